@@ -1,0 +1,10 @@
+"""emolib: helpers for the facial-emotion-recognition notebooks (FER-2013 and friends).
+
+Import the submodules you need (``from emolib import datasets``); nothing heavy
+(TensorFlow, OpenCV) is imported until a function needs it.
+"""
+
+__version__ = "0.1.0"
+
+#: The one class order used everywhere: labels, model outputs, plots, JSON.
+CLASS_NAMES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")

@@ -1,0 +1,251 @@
+"""Training: seeds and devices, the tf.data pipeline, callbacks with resume, and saving a run.
+
+A run lives in ``outputs/runs/<run_name>/``: ``best.keras`` (best on PublicTest), ``log.csv``
+(one row per epoch), ``backup/`` while training (deleted at the end), and after
+``save_run``: ``model.keras`` (inference copy, no optimizer), ``history.json``, ``metrics.json``.
+Re-running with the same run name after a crash continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emolib import CLASS_NAMES, __version__
+from emolib.paths import outputs_dir
+
+#: The seed project's recipe, kept as the baseline: no augmentation, Adam 1e-4, batch 64.
+SEED_RECIPE = {"epochs": 50, "batch_size": 64, "learning_rate": 1e-4, "schedule": "constant",
+               "label_smoothing": 0.0, "augment": False, "weight_decay": 0.0}
+
+
+def setup(seed: int = 0, mixed_precision: bool | None = None):
+    """Seed everything, turn on mixed precision on a GPU, return a ``tf.distribute`` strategy.
+
+    With more than one GPU the strategy is a ``MirroredStrategy``; build and train models
+    inside ``with strategy.scope():``.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision is None:
+        mixed_precision = bool(gpus)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def make_augmenter(strength: float = 1.0, seed: int = 0):
+    """Label-preserving augmentation for faces: flips, small rotations, shifts, zooms, contrast."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.05 * strength, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(0.1 * strength, 0.1 * strength, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(0.1 * strength, fill_mode="nearest", seed=seed),
+        layers.RandomContrast(0.2 * strength, value_range=(0, 255), seed=seed),
+    ], name="augment")
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64,
+                 training: bool = False, augment: bool = False, seed: int = 0):
+    """A ``tf.data`` pipeline over cached arrays: shuffle, batch, augment, one-hot, prefetch.
+
+    Images stay uint8 until the batch is formed (a quarter of the memory traffic of float32).
+    """
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    if training:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    augmenter = make_augmenter(seed=seed) if (training and augment) else None
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32)
+        if augmenter is not None:
+            x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
+        return x, tf.one_hot(y, len(CLASS_NAMES))
+
+    return dataset.map(prepare, num_parallel_calls=autotune).prefetch(autotune)
+
+
+def compile_for_training(model, *, learning_rate: float, schedule: str = "cosine",
+                         steps: int = 1, warmup_steps: int = 0, label_smoothing: float = 0.0,
+                         weight_decay: float = 0.0):
+    """Compile with Adam/AdamW and a constant or warm-up + cosine learning-rate schedule."""
+    import keras
+
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate * 0.1 if warmup_steps else learning_rate,
+            decay_steps=max(1, steps - warmup_steps), alpha=0.01,
+            warmup_target=learning_rate if warmup_steps else None, warmup_steps=warmup_steps)
+    elif schedule == "constant":
+        rate = learning_rate
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}; use 'cosine' or 'constant'")
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(rate, weight_decay=weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(rate)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                  metrics=["accuracy"])
+    return model
+
+
+@dataclass
+class Run:
+    """What ``train`` returns: the best model (on val), its history and where it lives."""
+
+    name: str
+    directory: Path
+    model: object
+    history: dict
+    parameters: dict
+    wall_time_s: float
+    resumed_from_epoch: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _read_log(log_file: Path) -> dict:
+    if not log_file.exists():
+        return {}
+    with open(log_file, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: int,
+          batch_size: int = 64, learning_rate: float = 1e-3, schedule: str = "cosine",
+          warmup_epochs: int = 1, label_smoothing: float = 0.1, weight_decay: float = 0.0,
+          augment: bool = True, class_weight: dict | None = None,
+          early_stopping_patience: int | None = None, tensorboard: bool = False,
+          seed: int = 0, verbose: int = 2, strategy=None) -> Run:
+    """Fit ``model`` on ``train_data`` = (x, y), selecting the best epoch on ``val_data``.
+
+    Callbacks: best checkpoint on val accuracy, CSV log, resume (``BackupAndRestore``),
+    optional early stopping and TensorBoard. The learning-rate schedule is part of the optimizer
+    so it continues where it left off after a resume.
+    """
+    import keras
+    import tensorflow as tf
+
+    run_dir = outputs_dir("runs", run_name)
+    backup_dir, log_file, best_file = run_dir / "backup", run_dir / "log.csv", run_dir / "best.keras"
+    resuming = backup_dir.exists() and any(backup_dir.iterdir())
+    if not resuming:  # a fresh run: clear what an earlier, finished run with this name left
+        for stale in (log_file, best_file):
+            stale.unlink(missing_ok=True)
+    previous = _read_log(log_file)
+    resumed_from = len(previous.get("epoch", []))
+
+    train_ds = make_dataset(*train_data, batch_size=batch_size, training=True, augment=augment,
+                            seed=seed)
+    val_ds = make_dataset(*val_data, batch_size=256)
+    steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        compile_for_training(model, learning_rate=learning_rate, schedule=schedule,
+                             steps=steps_per_epoch * epochs,
+                             warmup_steps=steps_per_epoch * warmup_epochs if schedule == "cosine" else 0,
+                             label_smoothing=label_smoothing, weight_decay=weight_decay)
+
+    checkpoint = keras.callbacks.ModelCheckpoint(best_file, monitor="val_accuracy", mode="max",
+                                                 save_best_only=True)
+    if previous.get("val_accuracy"):
+        checkpoint.best = max(previous["val_accuracy"])  # do not forget the best before the crash
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir)), checkpoint,
+                 keras.callbacks.CSVLogger(str(log_file), append=True)]
+    if early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                       patience=early_stopping_patience))
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+
+    start = time.perf_counter()
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+              class_weight=class_weight, verbose=verbose)
+    wall_time = time.perf_counter() - start
+    history = _read_log(log_file)
+    best_model = keras.models.load_model(best_file, compile=False) if best_file.exists() else model
+    parameters = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                  "schedule": schedule, "warmup_epochs": warmup_epochs,
+                  "label_smoothing": label_smoothing, "weight_decay": weight_decay,
+                  "augment": augment, "class_weight": bool(class_weight),
+                  "early_stopping_patience": early_stopping_patience, "seed": seed}
+    return Run(run_name, run_dir, best_model, history, parameters, wall_time, resumed_from)
+
+
+def balanced_class_weight(labels: np.ndarray, power: float = 0.5) -> dict:
+    """Class weights ``(n_max / n_c) ** power``: 0.5 softens the inverse-frequency weighting."""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(float)
+    return {i: float((counts.max() / max(c, 1)) ** power) for i, c in enumerate(counts)}
+
+
+def hardware() -> dict:
+    """The machine a run used: CPU count, platform, GPUs."""
+    import tensorflow as tf
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def versions() -> dict:
+    """Library versions worth recording next to a result."""
+    import keras
+    import tensorflow as tf
+
+    return {"emolib": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def export_model(model, path: str | os.PathLike) -> Path:
+    """Save an inference copy of ``model`` (weights only, no optimizer state), atomically."""
+    import keras
+
+    path = Path(path)
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    clean.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
+    """Write ``model.keras``, ``history.json`` and ``metrics.json`` into the run's folder."""
+    export_model(run.model, run.directory / "model.keras")
+    (run.directory / "history.json").write_text(json.dumps(run.history, indent=1))
+    record = {
+        "run": run.name, "model": run.model.name, "profile": profile,
+        "params": int(run.model.count_params()),
+        "protocol": "trained on Training, best epoch selected on PublicTest (val), "
+                    "reported on PrivateTest (test)",
+        "parameters": run.parameters, "wall_time_s": round(run.wall_time_s, 1),
+        "resumed_from_epoch": run.resumed_from_epoch,
+        "best_epoch": (int(np.argmax(run.history["val_accuracy"])) + 1
+                       if run.history.get("val_accuracy") else None),
+        "hardware": hardware(), "versions": versions(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **metrics,
+    }
+    tmp = run.directory / "metrics.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, run.directory / "metrics.json")
+    shutil.rmtree(run.directory / "backup", ignore_errors=True)
+    return run.directory / "metrics.json"
