@@ -1,0 +1,102 @@
+"""Faces: detection (OpenCV Haar cascade by default, MTCNN as an option) and the crop that turns
+a detected face into the 48x48 grayscale input every emolib model takes.
+
+The same ``crop_faces`` is used for photos, videos and webcam frames, so a model sees the same
+kind of pixels at every entry point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emolib.errors import EmolibError
+
+DETECTORS = ("haar", "mtcnn")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Grayscale view of a BGR, BGRA or already-gray uint8 image."""
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+    return cv2.cvtColor(image, code)
+
+
+class FaceDetector:
+    """Finds faces in a frame; ``detector`` is ``"haar"`` (fast, default) or ``"mtcnn"``.
+
+    Build it once and call ``detect`` per frame: the model files are loaded in the constructor.
+    """
+
+    def __init__(self, detector: str = "haar", *, min_size: int = 40, scale_factor: float = 1.1,
+                 min_neighbors: int = 5):
+        import cv2
+
+        if detector not in DETECTORS:
+            raise EmolibError(f"unknown face detector {detector!r}; use one of {', '.join(DETECTORS)}")
+        self.name = detector
+        self.min_size, self.scale_factor, self.min_neighbors = min_size, scale_factor, min_neighbors
+        if detector == "haar":
+            if not hasattr(cv2, "CascadeClassifier"):
+                raise EmolibError("this OpenCV has no CascadeClassifier (OpenCV 5 removed it); "
+                                  "pip install 'opencv-python-headless<5'")
+            path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+            self._cascade = cv2.CascadeClassifier(path)
+            if self._cascade.empty():
+                raise EmolibError(f"{path}: Haar cascade missing; reinstall opencv-python-headless<5")
+        else:
+            try:
+                from mtcnn import MTCNN
+            except ImportError:
+                raise EmolibError("the mtcnn detector needs the mtcnn package: "
+                                  "pip install 'emolib[mtcnn]' (or pip install mtcnn)") from None
+            self._mtcnn = MTCNN()
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Boxes ``(n, 4)`` int as ``x, y, w, h``, largest first."""
+        if self.name == "haar":
+            boxes = self._cascade.detectMultiScale(
+                to_gray(image), scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                minSize=(self.min_size, self.min_size))
+            boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+        else:
+            import cv2
+
+            rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+            if image.ndim == 3:
+                rgb = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+            found = self._mtcnn.detect_faces(rgb)
+            boxes = np.array([f["box"] for f in found if f["box"][2] >= self.min_size],
+                             dtype=np.int64).reshape(-1, 4)
+            boxes[:, :2] = np.maximum(boxes[:, :2], 0)
+        if len(boxes):
+            boxes = boxes[np.argsort(-boxes[:, 2] * boxes[:, 3], kind="stable")]
+        return boxes
+
+
+def crop_faces(image: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,
+               size: int = 48) -> np.ndarray:
+    """Square crops around each box (``margin`` of the side added on every side), 48x48 gray.
+
+    Returns ``(n, size, size, 1)`` uint8. Crops that run off the image are padded by edge
+    replication, so a face at the border is not squashed.
+    """
+    import cv2
+
+    gray = to_gray(image)
+    height, width = gray.shape
+    crops = np.empty((len(boxes), size, size, 1), dtype=np.uint8)
+    for index, (x, y, w, h) in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        side = int(round(max(w, h) * (1 + 2 * margin)))
+        cx, cy = x + w / 2, y + h / 2
+        left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+        pad = max(0, -left, -top, left + side - width, top + side - height)
+        source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
+        square = source[top + pad:top + pad + side, left + pad:left + pad + side]
+        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        crops[index, ..., 0] = cv2.resize(square, (size, size), interpolation=interpolation)
+    return crops
