@@ -54,16 +54,25 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, per_class: int = 8, seed
 
 
 def mean_faces(images: np.ndarray, labels: np.ndarray):
-    """The mean face of each class, and its difference from the overall mean face."""
+    """The mean face of each class, and how it differs from the overall mean face.
+
+    The difference is computed on per-image standardised faces, so it shows shape (mouth, brows)
+    rather than the brightness differences between classes.
+    """
     images = np.squeeze(images).astype(np.float32)
-    overall = images.mean(axis=0)
+    flat = images.reshape(len(images), -1)
+    standardised = ((flat - flat.mean(axis=1, keepdims=True))
+                    / np.maximum(flat.std(axis=1, keepdims=True), 1.0)).reshape(images.shape)
+    overall = standardised.mean(axis=0)
     figure, axes = _pyplot().subplots(2, len(CLASS_NAMES), figsize=(len(CLASS_NAMES) * 1.6, 3.6))
     for column, name in enumerate(CLASS_NAMES):
         members = images[labels == column]
-        mean = members.mean(axis=0) if len(members) else np.zeros_like(overall)
+        mean = members.mean(axis=0) if len(members) else np.zeros(images.shape[1:])
+        shape = (standardised[labels == column].mean(axis=0) if len(members)
+                 else np.zeros_like(overall))
         axes[0, column].imshow(mean, cmap="gray", vmin=0, vmax=255)
         axes[0, column].set_title(f"{name}\n(n={len(members)})", fontsize=9)
-        axes[1, column].imshow(mean - overall, cmap="RdBu_r", vmin=-25, vmax=25)
+        axes[1, column].imshow(shape - overall, cmap="RdBu_r", vmin=-0.4, vmax=0.4)
         for axis in axes[:, column]:
             axis.axis("off")
     axes[1, 0].text(-0.15, 0.5, "minus\nmean", transform=axes[1, 0].transAxes, ha="right",
