@@ -403,7 +403,13 @@ def _stratified(labels: np.ndarray, rng: np.random.Generator, fractions: dict) -
     names = list(fractions)
     for label in np.unique(labels):
         index = rng.permutation(np.flatnonzero(labels == label))
-        bounds = np.round(np.cumsum([fractions[n] for n in names]) * len(index)).astype(int)
+        sizes = np.floor([fractions[n] * len(index) for n in names]).astype(int)
+        sizes[int(np.argmax(sizes))] += len(index) - sizes.sum()
+        for empty in np.flatnonzero(sizes == 0):  # small classes: one image in every split
+            if sizes.max() > 1:
+                sizes[int(np.argmax(sizes))] -= 1
+                sizes[empty] += 1
+        bounds = np.cumsum(sizes)
         start = 0
         for name, stop in zip(names, bounds):
             out[index[start:stop]] = name

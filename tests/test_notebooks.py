@@ -1,0 +1,94 @@
+"""Committed notebooks are clean sources; the runner executes each one with the quick profile."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from emolib import runner
+from emolib.cli import main
+from emolib.paths import notebooks_dir
+
+NOTEBOOKS = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_cell(notebook: Path) -> dict:
+    """``{name: value}`` of the notebook's parameters cell (annotated literal assignments)."""
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells
+             if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{notebook.name}: {len(cells)} parameters cells"
+    tree = ast.parse(cells[0].source)
+    return {node.target.id: ast.literal_eval(node.value) for node in tree.body
+            if isinstance(node, ast.AnnAssign)}
+
+
+def test_the_five_notebooks_exist_in_order():
+    assert [nb.name[:2] for nb in NOTEBOOKS][:2] == ["01", "02"]
+    assert len({nb.name[:2] for nb in NOTEBOOKS}) == len(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    assert not [c for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    parameters = parameters_cell(notebook)
+    assert parameters.get("profile") == "cpu"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_profiles_only_override_declared_parameters(notebook):
+    declared = parameters_cell(notebook)
+    profiles = json.loads(notebook.read_text())["metadata"]["emolib"]["profiles"]
+    assert set(profiles) == set(runner.PROFILES)
+    for name, overrides in profiles.items():
+        unknown = set(overrides) - set(declared)
+        assert not unknown, f"{notebook.name} profile {name} sets undeclared {unknown}"
+        for key, value in overrides.items():
+            assert type(value) is type(declared[key]), f"{notebook.name} {name}.{key}"
+
+
+def test_parse_overrides():
+    assert runner.parse_overrides(["epochs=3", "data_source=x.zip", "flag=False", "w=[1, 2]"]) == {
+        "epochs": 3, "data_source": "x.zip", "flag": False, "w": [1, 2]}
+    with pytest.raises(Exception, match="name=value"):
+        runner.parse_overrides(["epochs"])
+
+
+def test_run_without_data_says_where_to_put_it(monkeypatch, capsys):
+    monkeypatch.delenv("EMOLIB_DATA", raising=False)
+    assert main(["run", "--only", "01"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "archive.zip" in err and "fer2013.csv" in err
+
+
+def test_failing_notebook_is_named_with_the_executed_copy(tmp_path, monkeypatch, capsys):
+    bad = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile: str = "cpu"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("raise ValueError('boom')")])
+    bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(bad, tmp_path / "07_broken.ipynb")
+    monkeypatch.setattr(runner, "notebooks_dir", lambda: tmp_path)
+    assert main(["run", "--only", "07"]) == 2
+    err = capsys.readouterr().err
+    assert "07_broken.ipynb failed" in err and "ValueError: boom" in err
+    assert "quick/07_broken.ipynb" in err
+    assert (tmp_path / "07_broken.ipynb").read_text().count("boom") == 1  # source untouched
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_with_quick_profile(notebook, fer2013_path, monkeypatch):
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    if notebook.name.startswith("04"):  # the comparison reads runs: make one first
+        runner.run("quick", ["02"])
+    executed = runner.run("quick", [notebook.name[:2]])
+    nb = nbformat.read(executed[0], as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors
+    assert executed[0].parent.name == "quick" and executed[0].parent.parent.name == "notebooks"
