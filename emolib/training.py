@@ -136,7 +136,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           warmup_epochs: int = 1, label_smoothing: float = 0.1, weight_decay: float = 0.0,
           augment: bool = True, class_weight: dict | None = None,
           early_stopping_patience: int | None = None, tensorboard: bool = False,
-          seed: int = 0, verbose: int = 2, strategy=None) -> Run:
+          seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None) -> Run:
     """Fit ``model`` on ``train_data`` = (x, y), selecting the best epoch on ``val_data``.
 
     Callbacks: best checkpoint on val accuracy, CSV log, resume (``BackupAndRestore``),
@@ -170,7 +170,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     if previous.get("val_accuracy"):
         checkpoint.best = max(previous["val_accuracy"])  # do not forget the best before the crash
     callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir)), checkpoint,
-                 keras.callbacks.CSVLogger(str(log_file), append=True)]
+                 keras.callbacks.CSVLogger(str(log_file), append=True), *(callbacks or [])]
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                                        patience=early_stopping_patience))
@@ -179,7 +179,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
 
     start = time.perf_counter()
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
-              class_weight=class_weight, verbose=verbose)
+              class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles
     wall_time = time.perf_counter() - start
     history = _read_log(log_file)
     best_model = keras.models.load_model(best_file, compile=False) if best_file.exists() else model

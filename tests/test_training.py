@@ -1,0 +1,124 @@
+"""Model contract (raw pixels in, 7 probabilities out, safe loading), the tf.data pipeline,
+training with resume, and saved runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emolib import CLASS_NAMES, models, training
+
+
+def tiny_emonet():
+    return models.build_emonet(widths=(4, 8, 8, 8), dense_units=8)
+
+
+def toy_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    # class-dependent brightness so that a model can learn something in an epoch or two
+    images = np.clip(rng.normal(30 + labels[:, None, None, None] * 30, 10, (n, 48, 48, 1)),
+                     0, 255).astype(np.uint8)
+    return images, labels
+
+
+def test_seed_cnn_is_the_seed_architecture():
+    model = models.build_seed_cnn()
+    kinds = [type(layer).__name__ for layer in model.layers[1:]]
+    assert kinds == ["Rescaling", "Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D",
+                     "MaxPooling2D", "Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense",
+                     "Dropout", "Dense"]
+    filters = [layer.filters for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert filters == [32, 64, 128, 128]
+    assert [layer.rate for layer in model.layers if type(layer).__name__ == "Dropout"] == [0.25, 0.25, 0.5]
+    assert model.layers[-3].units == 1024 and model.output_shape == (None, 7)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("build", [models.build_seed_cnn, tiny_emonet])
+def test_models_take_raw_pixels_and_survive_safe_mode_loading(build, tmp_path):
+    model = build()
+    images, _ = toy_data(8)
+    probabilities = model.predict(images, verbose=0)  # uint8 0-255 straight in
+    assert probabilities.shape == (8, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(model.predict(images.astype(np.float32), verbose=0), probabilities,
+                               atol=1e-6)
+    path = training.export_model(model, tmp_path / "model.keras")
+    loaded = models.load_model(path)  # safe_mode=True
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), probabilities, atol=1e-5)
+
+
+def test_scaling_is_inside_the_model():
+    model = tiny_emonet()
+    rescale = model.layers[1]
+    assert type(rescale).__name__ == "Rescaling"
+    assert float(rescale.scale) == pytest.approx(1 / 127.5) and float(rescale.offset) == -1.0
+
+
+def test_pipeline_batches_one_hot_and_keeps_pixel_range():
+    images, labels = toy_data(100)
+    dataset = training.make_dataset(images, labels, batch_size=32, training=True, augment=True)
+    batches = list(dataset)
+    assert [len(x) for x, _ in batches] == [32, 32, 32, 4]
+    x, y = batches[0]
+    assert x.dtype.name == "float32" and y.shape == (32, 7)
+    assert float(np.min(x)) >= 0 and float(np.max(x)) <= 255
+    np.testing.assert_allclose(np.sum(y, axis=1), 1)
+    plain = next(iter(training.make_dataset(images, labels, batch_size=100)))
+    np.testing.assert_array_equal(plain[0].numpy(), images.astype(np.float32))
+
+
+def test_balanced_class_weight_favours_rare_classes():
+    weights = training.balanced_class_weight(np.array([0] * 100 + [1] * 25 + list(range(2, 7))))
+    assert weights[0] == pytest.approx(1.0) and weights[1] == pytest.approx(2.0)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfterEpoch:
+    """A Keras callback that simulates a killed process after a given epoch."""
+
+    def __new__(cls, epoch):
+        import keras
+
+        class _Crash(keras.callbacks.Callback):
+            def on_epoch_end(self, index, logs=None):
+                if index + 1 == epoch:
+                    raise Crash(f"killed after epoch {epoch}")
+
+        return _Crash()
+
+
+def test_interrupted_run_resumes_from_its_last_epoch():
+    train_data, val_data = toy_data(64), toy_data(32, seed=1)
+    with pytest.raises(Crash):
+        training.train(tiny_emonet(), train_data, val_data, run_name="resume", epochs=3,
+                       batch_size=32, callbacks=[CrashAfterEpoch(2)], verbose=0)
+    run = training.train(tiny_emonet(), train_data, val_data, run_name="resume", epochs=3,
+                         batch_size=32, verbose=0)
+    assert run.resumed_from_epoch == 2
+    assert run.history["epoch"] == [0, 1, 2]  # one log across the crash, no epoch trained twice
+    assert (run.directory / "best.keras").exists()
+    assert run.model.output_shape == (None, 7)
+
+
+def test_save_run_writes_metrics_with_protocol_hardware_and_versions():
+    from emolib import evaluation
+
+    train_data, val_data = toy_data(64), toy_data(32, seed=1)
+    run = training.train(tiny_emonet(), train_data, val_data, run_name="saved", epochs=1,
+                         batch_size=32, verbose=0)
+    metrics = {"test": evaluation.evaluate(run.model, *val_data, split="test")}
+    path = training.save_run(run, metrics, profile="quick")
+    record = json.loads(path.read_text())
+    assert record["test"]["split"] == "test" and record["profile"] == "quick"
+    assert record["best_epoch"] == 1 and record["params"] == run.model.count_params()
+    assert {"tensorflow", "keras", "numpy"} <= set(record["versions"])
+    assert record["hardware"]["cpu_count"] >= 1 and record["wall_time_s"] > 0
+    assert not (run.directory / "backup").exists()
+    assert (run.directory / "model.keras").stat().st_size < (run.directory / "best.keras").stat().st_size
