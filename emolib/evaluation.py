@@ -12,49 +12,87 @@ import numpy as np
 from emolib import CLASS_NAMES
 
 NUM_CLASSES = len(CLASS_NAMES)
+_TTA_CHUNK = 4096  # images per predict call in predict_proba
+
+
+#: Test-time augmentations ``predict_proba`` knows, cheapest first.
+TTA_CHOICES = (None, "flip", "crops", "flip+crops")
+
+
+def tta_views(images: np.ndarray, tta: str | None = None) -> list[np.ndarray]:
+    """The views of ``(n, 48, 48, 1)`` images that test-time augmentation averages over.
+
+    ``None``: the images; ``"flip"``: also the mirrored faces; ``"crops"``: the images and four
+    2-pixel diagonal shifts (edge-padded, so the size stays 48x48); ``"flip+crops"``: both, 10 views.
+    """
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"unknown tta {tta!r}; use one of {', '.join(map(str, TTA_CHOICES))}")
+    views = [images]
+    if tta in ("flip", "flip+crops"):
+        views.append(images[:, :, ::-1])
+    if tta in ("crops", "flip+crops"):
+        size = images.shape[1]
+        for view in list(views):
+            padded = np.pad(view, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+            for dy, dx in ((0, 0), (0, 4), (4, 0), (4, 4)):
+                views.append(padded[:, dy:dy + size, dx:dx + size])
+    return views
 
 
 def predict_proba(model, images: np.ndarray, *, tta: str | None = None,
                   batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for ``(n, 48, 48[, 1])`` raw pixels.
+    """Class probabilities ``(n, 7)`` for ``(n, 48, 48[, 1])`` raw pixels, averaged over TTA views.
 
-    ``tta``: None, ``"flip"`` (average with the mirrored face) or ``"flip+crops"`` (also four
-    2-pixel shifts of each, 10 views in all).
+    ``model`` is anything with Keras' ``predict(x, batch_size=, verbose=)``: a Keras model, an
+    ``export.TFLiteModel`` or a ``comparison.FerPeerModel``. ``tta``: see ``tta_views``.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[..., None]
-    views = [images]
-    if tta in ("flip", "flip+crops"):
-        views.append(images[:, :, ::-1])
-    if tta == "flip+crops":
-        for view in list(views):
-            padded = np.pad(view, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
-            for dy, dx in ((0, 0), (0, 4), (4, 0), (4, 4)):
-                views.append(padded[:, dy:dy + 48, dx:dx + 48])
-    elif tta not in (None, "flip"):
-        raise ValueError(f"unknown tta {tta!r}; use None, 'flip' or 'flip+crops'")
-    probabilities = [model.predict(view, batch_size=batch_size, verbose=0) for view in views]
-    return np.mean(probabilities, axis=0)
+    if images.ndim != 4 or images.shape[1:3] != (48, 48):
+        raise ValueError(f"expected images of shape (n, 48, 48[, 1]); got {images.shape}")
+    if len(images) == 0:
+        return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+    chunks = []
+    # Chunks bound the memory of 10 views of a large split; within a chunk, one predict call
+    # over all views, because Keras' per-call overhead dominates on small inputs.
+    for start in range(0, len(images), _TTA_CHUNK):
+        views = tta_views(images[start:start + _TTA_CHUNK], tta)
+        stacked = np.concatenate(views) if len(views) > 1 else views[0]
+        probabilities = np.asarray(model.predict(stacked, batch_size=batch_size, verbose=0))
+        chunks.append(probabilities.reshape(len(views), len(views[0]), -1).mean(axis=0))
+    return np.concatenate(chunks).astype(np.float32)
 
 
 def ensemble_proba(probabilities: list[np.ndarray]) -> np.ndarray:
     """Average the probabilities of several models (an ensemble)."""
+    if not len(probabilities):
+        raise ValueError("an ensemble needs at least one model's probabilities")
     return np.mean(np.stack(probabilities), axis=0)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """``(7, 7)`` counts, rows = true class, columns = predicted class."""
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
     return np.bincount(labels * NUM_CLASSES + predictions,
                        minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
 
 
 def bootstrap_accuracy_ci(correct: np.ndarray, *, samples: int = 2000, seed: int = 0,
                           level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean of a 0/1 ``correct`` array."""
+    """Percentile bootstrap confidence interval of the mean of a 0/1 ``correct`` array.
+
+    Resampling n 0/1 values with replacement draws ``Binomial(n, mean)`` ones, so the
+    bootstrap is drawn from that directly: the same distribution in O(samples) memory
+    instead of a ``(samples, n)`` index array.
+    """
+    correct = np.asarray(correct, dtype=float)
+    if len(correct) == 0:
+        return float("nan"), float("nan")
+    if not np.isin(correct, (0.0, 1.0)).all():
+        raise ValueError("bootstrap_accuracy_ci expects a 0/1 (correct / wrong) array")
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(correct), size=(samples, len(correct)))
-    means = correct[index].mean(axis=1)
+    means = rng.binomial(len(correct), correct.mean(), size=samples) / len(correct)
     tail = (1 - level) / 2 * 100
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
@@ -91,8 +129,18 @@ def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, *,
                            seed: int = 0) -> dict:
-    """Accuracy (with bootstrap 95% CI), macro-F1, per-class precision/recall/F1, confusion, ECE."""
+    """Accuracy (with bootstrap 95% CI), macro-F1, per-class precision/recall/F1, confusion, ECE.
+
+    Macro-F1 averages over the classes present in ``labels`` (a folder dataset without, say,
+    disgust is not punished for it); ``support`` counts the true images of each class.
+    """
     labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if len(labels) == 0:
+        raise ValueError("no images to score: the split is empty")
+    if probabilities.shape != (len(labels), NUM_CLASSES):
+        raise ValueError(f"expected probabilities of shape ({len(labels)}, {NUM_CLASSES}); "
+                         f"got {probabilities.shape}")
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
     true_positive = np.diag(matrix).astype(float)
@@ -113,15 +161,23 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, *,
         "precision": dict(zip(CLASS_NAMES, precision.round(4).tolist())),
         "recall": dict(zip(CLASS_NAMES, recall.round(4).tolist())),
         "f1": dict(zip(CLASS_NAMES, f1.round(4).tolist())),
+        "support": dict(zip(CLASS_NAMES, matrix.sum(axis=1).tolist())),
         "confusion": matrix.tolist(),
         "ece": expected_calibration_error(labels, probabilities),
     }
 
 
 def mcnemar(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.ndarray) -> dict:
-    """Exact McNemar test of two classifiers on the same images (two-sided binomial p-value)."""
+    """Exact McNemar test of two classifiers on the same images (two-sided binomial p-value).
+
+    Only the discordant images count: those one model gets right and the other wrong. Under the
+    null hypothesis (equal accuracy) each is equally likely to favour either model.
+    """
     from math import comb
 
+    labels = np.asarray(labels)
+    if not len(labels) == len(predictions_a) == len(predictions_b):
+        raise ValueError("mcnemar needs both models' predictions on the same images")
     correct_a, correct_b = predictions_a == labels, predictions_b == labels
     only_a = int(np.sum(correct_a & ~correct_b))
     only_b = int(np.sum(~correct_a & correct_b))
@@ -130,19 +186,103 @@ def mcnemar(labels: np.ndarray, predictions_a: np.ndarray, predictions_b: np.nda
     return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": float(p_value)}
 
 
+def pairwise_mcnemar(labels: np.ndarray, probabilities: dict) -> list[dict]:
+    """McNemar for every pair of ``{name: (n, 7) probabilities}`` scored on the same images."""
+    names = list(probabilities)
+    rows = []
+    for i, name_a in enumerate(names):
+        for name_b in names[i + 1:]:
+            result = mcnemar(labels, np.argmax(probabilities[name_a], axis=1),
+                             np.argmax(probabilities[name_b], axis=1))
+            rows.append({"model_a": name_a, "model_b": name_b, **result})
+    return rows
+
+
+def select_tta(labels: np.ndarray, probabilities: dict) -> str | None:
+    """The TTA whose probabilities ``{tta: (n, 7)}`` score best on ``labels`` (ties: cheapest).
+
+    Call it on PublicTest (val) only, then report the chosen TTA on PrivateTest (test).
+    """
+    order = sorted(probabilities, key=lambda tta: TTA_CHOICES.index(tta))
+    scores = [float(np.mean(np.argmax(probabilities[tta], axis=1) == labels)) for tta in order]
+    return order[int(np.argmax(scores))]  # argmax keeps the first (cheapest) of equal scores
+
+
+def select_ensemble(labels: np.ndarray, probabilities: dict, *, max_members: int = 5) -> list:
+    """Greedy forward selection of ensemble members on ``labels`` (Caruana et al., 2004).
+
+    Start from the best single model; add the model that most improves the averaged
+    probabilities' accuracy (log-loss breaks ties) until nothing improves or ``max_members``
+    is reached. Pass PublicTest (val) probabilities, ``{name: (n, 7)}``, never PrivateTest.
+    """
+    labels = np.asarray(labels)
+
+    def score(members):
+        mean = ensemble_proba([probabilities[m] for m in members])
+        accuracy = float(np.mean(mean.argmax(axis=1) == labels))
+        log_loss = float(-np.mean(np.log(np.clip(mean[np.arange(len(labels)), labels], 1e-7, 1))))
+        return accuracy, -log_loss
+
+    if not probabilities:
+        return []
+    members = [max(probabilities, key=lambda name: score([name]))]
+    best = score(members)
+    while len(members) < max_members:
+        candidates = [name for name in probabilities if name not in members]
+        if not candidates:
+            break
+        scored = {name: score(members + [name]) for name in candidates}
+        name = max(scored, key=scored.get)
+        if scored[name] <= best:
+            break
+        members.append(name)
+        best = scored[name]
+    return members
+
+
+def _forward(model):
+    """A function ``batch -> probabilities`` that calls ``model`` the cheapest way it allows."""
+    import keras
+
+    if isinstance(model, keras.Model):
+        return lambda batch: model(batch, training=False)  # no predict() loop: latency of a call
+    return lambda batch: model.predict(batch, batch_size=len(batch), verbose=0)
+
+
 def latency_ms(model, *, batch_sizes: tuple = (1, 256), repeats: int = 20) -> dict:
-    """Median milliseconds per image of a direct model call at each batch size."""
+    """Median milliseconds per image of one forward pass at each batch size.
+
+    Batch 1 is the webcam case (one face per frame); a large batch is throughput. Works for Keras
+    models and for anything with ``predict`` (TFLite, the ``fer`` peer). The first call of each
+    size is a warm-up (graph tracing, tensor allocation) and is not timed.
+    """
+    forward = _forward(model)
     results = {}
     for batch_size in batch_sizes:
         batch = np.random.default_rng(0).integers(0, 256, (batch_size, 48, 48, 1)).astype(np.float32)
-        model(batch, training=False)  # warm-up (graph tracing)
+        forward(batch)
         times = []
         for _ in range(max(3, repeats if batch_size == 1 else repeats // 4)):
             start = time.perf_counter()
-            model(batch, training=False)
+            forward(batch)
             times.append(time.perf_counter() - start)
         results[f"batch_{batch_size}"] = float(np.median(times) / batch_size * 1000)
     return results
+
+
+def model_size(model, path=None) -> dict:
+    """Parameters and on-disk megabytes of a model (the file at ``path`` when given).
+
+    Objects other than Keras models may define ``count_params()`` and ``size_bytes``.
+    """
+    from pathlib import Path
+
+    parameters = int(model.count_params()) if hasattr(model, "count_params") else None
+    if path is not None and Path(path).exists():
+        size = Path(path).stat().st_size
+    else:
+        size = getattr(model, "size_bytes", None)
+    return {"parameters": parameters, "size_mb": round(size / 2**20, 3) if size else None}
 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, *, split: str,
