@@ -168,3 +168,62 @@ def reliability_diagrams(reliabilities: dict):
         axis.set(title=title, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
     figure.tight_layout()
     return figure
+
+
+def accuracy_intervals(intervals: dict, title: str = "accuracy with bootstrap 95% CI"):
+    """Accuracy and its confidence interval per model: ``{name: (accuracy, low, high)}``."""
+    names = list(intervals)
+    values = np.array([intervals[name] for name in names], dtype=float).reshape(-1, 3)
+    figure, axis = _pyplot().subplots(figsize=(7, 0.45 * len(names) + 1.4))
+    positions = np.arange(len(names))[::-1]
+    errors = np.abs(np.vstack([values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]]))
+    axis.errorbar(values[:, 0], positions, xerr=errors, fmt="o", capsize=4)
+    for position, (accuracy, _, high) in zip(positions, values):
+        axis.annotate(f"{accuracy:.3f}", (high, position), xytext=(5, 0),
+                      textcoords="offset points", va="center", fontsize=8)
+    axis.set_yticks(positions, names)
+    axis.set(xlabel="accuracy", title=title)
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def per_class_heatmap(scores: dict, title: str = "per-class F1", metric: str = "F1"):
+    """A models x classes heatmap of a per-class score: ``{name: {class: value}}``."""
+    import seaborn as sns
+
+    names = list(scores)
+    matrix = np.array([[scores[name].get(c, np.nan) for c in CLASS_NAMES] for name in names],
+                      dtype=float)
+    figure, axis = _pyplot().subplots(figsize=(8, 0.5 * len(names) + 1.6))
+    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="viridis", vmin=0, vmax=1, ax=axis,
+                xticklabels=CLASS_NAMES, yticklabels=names, cbar_kws={"label": metric},
+                annot_kws={"fontsize": 8})
+    axis.set(title=title)
+    axis.tick_params(axis="y", rotation=0)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_latency_size(points: dict, title: str = "accuracy vs latency vs size",
+                          latency_label: str = "ms per image (batch 1)"):
+    """Trade-off scatter: ``{name: {"accuracy", "latency_ms", "size_mb"}}``; area is size."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    sizes = [p.get("size_mb") or 0 for p in points.values()]
+    largest = max(sizes + [1e-9])
+    for index, (name, point) in enumerate(points.items()):
+        if point.get("latency_ms") is None or point.get("accuracy") is None:
+            continue
+        area = 40 + 900 * (point.get("size_mb") or 0) / largest
+        axis.scatter(point["latency_ms"], point["accuracy"], s=area, alpha=0.6,
+                     color=colours[index % len(colours)], edgecolor="black")
+        size_text = f"{point['size_mb']:.2f} MB" if point.get("size_mb") else "size n/a"
+        axis.annotate(f"{name}\n{size_text}", (point["latency_ms"], point["accuracy"]),
+                      xytext=(8, 4), textcoords="offset points", fontsize=8)
+    axis.set_xscale("log")
+    axis.set(xlabel=f"{latency_label}, log scale", ylabel="accuracy", title=title)
+    axis.grid(alpha=0.3, which="both")
+    figure.tight_layout()
+    return figure
