@@ -93,3 +93,49 @@ def _predict(args) -> int:
 
 
 REGISTRY.append(add_predict)
+
+
+def add_predict(commands) -> None:
+    """``predict PATH ... [--model M] [--detector haar] [--smoothing S] [--json]``."""
+    predict = commands.add_parser(
+        "predict", help="faces, emotions and the 7 probabilities in images or videos "
+        "(the real-time pipeline of notebook 05)")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
+    predict.add_argument("--model", default="", metavar="M",
+                         help="a .keras file (default: the shipped model, else the newest "
+                         "outputs/runs/*/model.keras)")
+    predict.add_argument("--detector", default="haar", choices=("haar", "mtcnn"),
+                         help="face detector (mtcnn needs pip install mtcnn)")
+    predict.add_argument("--smoothing", type=float, default=0.6, metavar="S",
+                         help="per-face smoothing over video frames, 0 (none) to <1 (default 0.6)")
+    predict.add_argument("--max-frames", type=int, default=0, metavar="N",
+                         help="stop each video after N frames (0 = all)")
+    predict.add_argument("--json", action="store_true",
+                         help="one JSON object per line: per image, or per video frame")
+    predict.set_defaults(handler=_predict)
+
+
+def _predict(args) -> int:
+    import json
+    from pathlib import Path
+
+    from emolib import realtime
+    from emolib.errors import EmolibError
+
+    for path in args.paths:  # fail on a missing file before loading the model
+        if not Path(path).is_file():
+            raise EmolibError(f"{path}: no such file; pass image or video files")
+    pipeline = realtime.Pipeline(args.model, detector=args.detector, smoothing=args.smoothing)
+    for path in args.paths:
+        for record in realtime.predict_file(path, pipeline, max_frames=args.max_frames):
+            if args.json:
+                print(json.dumps(record), flush=True)
+                continue
+            where = f"{record['path']}" + (f" frame {record['frame']}" if "frame" in record else "")
+            faces = "; ".join(f"{face['emotion']} {max(face['probabilities'].values()):.0%} "
+                              f"at {face['box']}" for face in record["faces"])
+            print(f"{where}: {faces or 'no face found'}", flush=True)
+    return 0
+
+
+REGISTRY.append(add_predict)
