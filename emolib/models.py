@@ -80,6 +80,97 @@ def build_emonet(widths: tuple = (32, 64, 128, 256), dropout: float = 0.4,
     return keras.Model(inputs, outputs, name=name)
 
 
+MOBILENET_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size}_no_top.h5")
+_KERAS_SIZES = (96, 128, 160, 192, 224)
+
+
+def mobilenet_base(alpha: float = 0.35, input_size: int = 96, weights: str | None = "imagenet"):
+    """MobileNetV2 without its top, through ``keras.applications``, for ``input_size`` inputs.
+
+    ``weights="imagenet"`` takes the normal Keras path (its cache, else a download), so any alpha
+    works online. Offline, when Keras has only the 224-pixel file of this alpha in its cache (as
+    on the dev machines and CI), those convolution weights are loaded at ``input_size`` (they do
+    not depend on it). When neither works, the error says which file to put where.
+    """
+    import keras
+
+    alpha_name = f"{alpha:g}" if alpha != 1 else "1.0"
+    shape = (input_size, input_size, 3)
+    if weights != "imagenet":
+        return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, include_top=False,
+                                              weights=weights)
+    if input_size in _KERAS_SIZES:
+        try:
+            return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha,
+                                                  include_top=False, weights="imagenet")
+        except Exception:  # offline, no file of this size in the cache: try the 224 file below
+            pass
+    file_name = MOBILENET_URL.format(alpha=alpha_name, size=224).rsplit("/", 1)[1]
+    try:
+        path = keras.utils.get_file(file_name, MOBILENET_URL.format(alpha=alpha_name, size=224),
+                                    cache_subdir="models")
+    except Exception:
+        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+        raise EmolibError(
+            f"MobileNetV2 ImageNet weights (alpha {alpha_name}) could not be downloaded or found: "
+            f"put {file_name} into {cache}/ (dev machines: ../shared/models/keras/; "
+            f"alpha 0.35 is the one available offline)") from None
+    base = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, include_top=False,
+                                          weights=None)
+    base.load_weights(path)
+    return base
+
+
+def build_mobilenet(alpha: float = 0.35, input_size: int = 96, dropout: float = 0.2,
+                    weights: str | None = "imagenet", input_scaling: str = "mobilenet",
+                    name: str = "mobilenet_v2"):
+    """MobileNetV2 transfer model with the common contract (raw 48x48x1 in, 7 probabilities out).
+
+    Inside: resize to ``input_size``, grey to 3 channels, ``mobilenet_v2.preprocess_input``
+    (x/127.5 - 1, as a Rescaling layer), the base (frozen, batch norm in inference mode), global
+    average pooling, dropout, a softmax head. Unfreeze with ``set_fine_tuning``.
+    ``input_scaling="unit"`` reproduces a classic mistake (x/255 into a base that expects
+    [-1, 1]) for notebook 03's experiment; never use it otherwise.
+    """
+    import keras
+    from keras import layers
+
+    base = mobilenet_base(alpha, input_size, weights)
+    base.trainable = False
+    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    x = layers.Resizing(input_size, input_size, interpolation="bilinear")(inputs)
+    x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    if input_scaling == "mobilenet":
+        x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_preprocess")(x)
+    elif input_scaling == "unit":
+        x = layers.Rescaling(1.0 / 255, name="unit_scaling")(x)
+    else:
+        raise ValueError(f"unknown input_scaling {input_scaling!r}; use 'mobilenet' or 'unit'")
+    x = base(x, training=False)  # batch norm stays in inference mode, even when unfrozen
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def set_fine_tuning(model, fine_tune_at: int | None) -> int:
+    """Unfreeze the base's layers from index ``fine_tune_at`` on (None freezes it all).
+
+    Batch-norm layers stay frozen (their statistics were learnt on ImageNet and small batches of
+    faces would wreck them). Returns the number of trainable weights. Recompile afterwards.
+    """
+    from keras import layers
+
+    base = next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
+    base.trainable = fine_tune_at is not None
+    if fine_tune_at is not None:
+        for index, layer in enumerate(base.layers):
+            layer.trainable = (index >= fine_tune_at
+                               and not isinstance(layer, layers.BatchNormalization))
+    return len(model.trainable_weights)
+
+
 def load_model(path: str | os.PathLike | None = None):
     """Load a saved ``.keras`` model (safe mode); the shipped default when ``path`` is None."""
     import keras

@@ -116,8 +116,12 @@ def image_strip(images: np.ndarray, titles: list[str], columns: int = 10):
     return figure
 
 
-def learning_curves(histories: dict, metrics: tuple = ("accuracy", "loss")):
-    """Train (dashed) and validation (solid) curves of several runs: ``{name: history}``."""
+def learning_curves(histories: dict, metrics: tuple = ("accuracy", "loss"),
+                    phase_starts: dict | None = None):
+    """Train (dashed) and validation (solid) curves of several runs: ``{name: history}``.
+
+    ``phase_starts`` (``{label: epoch}``) draws a dotted line where a training phase begins.
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 4), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -131,6 +135,10 @@ def learning_curves(histories: dict, metrics: tuple = ("accuracy", "loss")):
             if f"val_{metric}" in history:
                 axis.plot(epochs, history[f"val_{metric}"], "-", color=colour,
                           label=f"{name} val (PublicTest)")
+        for label, epoch in (phase_starts or {}).items():
+            axis.axvline(epoch - 0.5, color="gray", linestyle=":")
+            axis.annotate(label, (epoch - 0.5, 1), xycoords=("data", "axes fraction"),
+                          xytext=(3, -12), textcoords="offset points", fontsize=8, color="gray")
         axis.set(xlabel="epoch", ylabel=metric, title=metric)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

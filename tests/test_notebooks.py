@@ -41,6 +41,16 @@ def test_committed_notebook_is_clean(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_understands_every_parameter(notebook):
+    from papermill.translators import PythonTranslator
+
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells
+                if "parameters" in c.metadata.get("tags", []))
+    seen = {parameter.name for parameter in PythonTranslator.inspect(cell)}
+    assert seen == set(parameters_cell(notebook))  # e.g. an "=" in a comment hides a parameter
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_profiles_only_override_declared_parameters(notebook):
     declared = parameters_cell(notebook)
     profiles = json.loads(notebook.read_text())["metadata"]["emolib"]["profiles"]
