@@ -46,7 +46,7 @@ def _run(args) -> int:
     from emolib import runner
 
     overrides = runner.parse_overrides(args.parameter)
-    executed = runner.run(args.profile, args.only, overrides)
+    executed = runner.run(args.profile, args.only, overrides, tag=args.tag)
     print(f"ran {len(executed)} notebook(s); executed copies in {executed[0].parent if executed else '-'}")
     return 0
 
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. --only 01 02")
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="override one notebook parameter (repeatable)")
+    run.add_argument("--tag", default="", help="suffix for the executed notebooks' names")
     run.set_defaults(handler=_run)
 
     for extra in _extra_commands():

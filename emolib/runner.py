@@ -57,8 +57,12 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def run(profile: str = "quick", only: list[str] | None = None, overrides: dict | None = None,
-        check_data: bool = True) -> list[Path]:
-    """Execute the notebooks in order; stop at the first failure, naming the notebook to open."""
+        check_data: bool = True, tag: str = "") -> list[Path]:
+    """Execute the notebooks in order; stop at the first failure, naming the notebook to open.
+
+    Executed copies go to ``outputs/notebooks/<profile>/``, named ``NN_name-<tag>.ipynb`` when a
+    ``tag`` is given (so a run with overrides does not replace the plain profile's copy).
+    """
     import papermill
 
     notebooks = list_notebooks(only)
@@ -71,7 +75,7 @@ def run(profile: str = "quick", only: list[str] | None = None, overrides: dict |
     executed = []
     for index, notebook in enumerate(notebooks, 1):
         parameters = {**profile_parameters(notebook, profile), **(overrides or {})}
-        target = out_dir / notebook.name
+        target = out_dir / (f"{notebook.stem}-{tag}.ipynb" if tag else notebook.name)
         print(f"[{index}/{len(notebooks)}] {notebook.name} (profile {profile})", flush=True)
         start = time.perf_counter()
         try:
