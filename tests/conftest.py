@@ -13,6 +13,21 @@ from emolib import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+MOBILENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def pytest_configure(config):
+    """A temporary Keras cache for the whole session (Keras reads KERAS_HOME once, at import),
+    holding the offline MobileNetV2 weights when ../shared has them. Nothing is downloaded."""
+    import shutil
+    import tempfile
+
+    keras_home = Path(tempfile.mkdtemp(prefix="emolib-keras-home-"))
+    (keras_home / "models").mkdir()
+    shared_weights = SHARED / "models" / "keras" / MOBILENET_FILE
+    if shared_weights.exists():
+        shutil.copyfile(shared_weights, keras_home / "models" / MOBILENET_FILE)
+    os.environ["KERAS_HOME"] = str(keras_home)
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +108,12 @@ def fer2013_path():
             return Path(candidate)
     pytest.skip("real FER-2013 not found: set EMOLIB_DATA to archive.zip "
                 "(../shared/datasets/fer2013/archive.zip on dev machines)")
+
+
+@pytest.fixture
+def mobilenet_weights() -> Path:
+    """The offline MobileNetV2 alpha-0.35 weights in the session's Keras cache, else skip."""
+    path = Path(os.environ["KERAS_HOME"]) / "models" / MOBILENET_FILE
+    if not path.exists():
+        pytest.skip(f"offline MobileNetV2 weights not found (../shared/models/keras/{MOBILENET_FILE})")
+    return path
