@@ -94,6 +94,7 @@ class EmotionClassifier:
     """
 
     def __init__(self, model=None):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no banner
         from emolib import models
 
         self.note = "model: in memory"

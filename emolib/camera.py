@@ -1,0 +1,372 @@
+"""Camera widgets for notebook 05: the browser's camera as an anywidget, and the live demo UI.
+
+``BrowserCamera`` runs ``getUserMedia`` in the browser and sends each frame to the kernel as a
+JPEG (a custom message with a binary buffer); the kernel acknowledges every frame, so a slow
+kernel receives fewer frames instead of a growing backlog. It works when the kernel is remote
+(JupyterHub, a server over an SSH tunnel), because frames travel over the notebook's own
+connection. The browser only allows cameras on https or http://localhost pages.
+
+``WebcamDemo`` is the UI: Start/Stop, the live annotated frame, per-emotion probability bars,
+and controls for the camera (browser or the kernel machine's own), detector, model and
+smoothing. Every frame goes through ``realtime.Pipeline``.
+
+    >>> from emolib import camera
+    >>> camera.WebcamDemo()          # last expression of a cell: shows the UI
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import anywidget
+import numpy as np
+import traitlets
+
+from emolib import CLASS_NAMES
+from emolib.errors import EmolibError
+
+_ASSETS = Path(__file__).resolve().parent / "assets"
+_CSS = """
+.emolib-camera { display: flex; align-items: center; gap: 8px; font-size: 12px; }
+.emolib-camera-preview { width: 120px; height: 90px; background: #222; border-radius: 3px; }
+.emolib-camera-status { color: #555; }
+"""
+
+
+def decode_jpeg(buffer) -> np.ndarray | None:
+    """BGR frame from JPEG (or PNG) bytes; None when they are not a decodable image."""
+    import cv2
+
+    data = np.frombuffer(buffer, np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    """JPEG bytes of a BGR frame (what the ``Image`` widget shows)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise EmolibError(f"could not encode a frame of shape {image.shape} as JPEG")
+    return encoded.tobytes()
+
+
+class BrowserCamera(anywidget.AnyWidget):
+    """The browser's camera: set ``running`` to start/stop; frames arrive in ``on_frame(frame)``.
+
+    ``on_event(kind, message)`` hears ``"started"`` and ``"error"`` (permission denied, no
+    camera, insecure page, undecodable frame); the message is meant for people.
+    """
+
+    _esm = _ASSETS / "camera.js"
+    _css = _CSS
+    running = traitlets.Bool(False).tag(sync=True)
+    width = traitlets.Int(640).tag(sync=True)  #: frames wider than this are downscaled in the browser
+    height = traitlets.Int(480).tag(sync=True)
+    quality = traitlets.Float(0.8).tag(sync=True)  #: JPEG quality of the frames sent, 0-1
+    max_fps = traitlets.Float(30.0).tag(sync=True)
+    max_in_flight = traitlets.Int(2).tag(sync=True)  #: frames sent but not yet acknowledged
+    _token = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, on_frame: Callable | None = None, on_event: Callable | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._token = uuid.uuid4().hex
+        self.on_frame = on_frame
+        self.on_event = on_event
+        self.frames_received = 0
+        self.last_error = ""
+        # not `_handle_msg`: that name would replace ipywidgets' own message dispatch
+        self.on_msg(self._on_custom_message)
+
+    def _on_custom_message(self, widget, content, buffers) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "frame":
+            try:
+                frame = decode_jpeg(buffers[0]) if buffers else None
+                if frame is None:
+                    self._event("error", f"camera frame {content.get('id')} could not be decoded; "
+                                "skipped")
+                    return
+                self.frames_received += 1
+                if self.on_frame is not None:
+                    self.on_frame(frame)
+            except Exception as error:  # a failing frame must not stop the camera
+                self._event("error", f"frame {content.get('id')}: {type(error).__name__}: {error}")
+            finally:
+                self.send({"type": "ack", "id": content.get("id")})
+        elif kind in ("started", "error"):
+            message = content.get("message") or (
+                f"browser camera on: {content.get('label', 'camera')} "
+                f"({content.get('width')}x{content.get('height')})")
+            self._event(kind, message)
+
+    def _event(self, kind: str, message: str) -> None:
+        if kind == "error":
+            self.last_error = message
+        if self.on_event is not None:
+            self.on_event(kind, message)
+
+
+def _placeholder(text: str, size: tuple = (640, 480)) -> bytes:
+    import cv2
+
+    width, height = size
+    image = np.full((height, width, 3), 40, np.uint8)
+    cv2.putText(image, text, (24, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220, 220, 220), 2,
+                cv2.LINE_AA)
+    return encode_jpeg(image)
+
+
+def probability_bars(probabilities: np.ndarray | None, title: str = "") -> str:
+    """HTML bars, one per emotion, for one face's probabilities (or a 'no face' note)."""
+    from emolib.realtime import COLORS
+
+    rows = [f"<div style='font-weight:600;margin-bottom:4px'>{html.escape(title)}</div>"]
+    if probabilities is None:
+        rows.append("<div style='color:#777'>no face in view</div>")
+        probabilities = np.zeros(len(CLASS_NAMES))
+    top = int(np.argmax(probabilities)) if np.any(probabilities) else -1
+    for index, (name, value) in enumerate(zip(CLASS_NAMES, probabilities)):
+        blue, green, red = COLORS[name]
+        weight = "700" if index == top else "400"
+        rows.append(
+            f"<div class='emolib-bar' data-emotion='{name}' style='display:flex;align-items:center;"
+            f"gap:6px;font-weight:{weight};font-family:monospace'>"
+            f"<span style='width:70px'>{name}</span>"
+            f"<span style='width:160px;height:12px;background:#eee;display:inline-block'>"
+            f"<span style='display:block;height:12px;width:{100 * float(value):.1f}%;"
+            f"background:rgb({red},{green},{blue})'></span></span>"
+            f"<span style='width:44px;text-align:right'>{100 * float(value):.0f}%</span></div>")
+    return "<div class='emolib-bars'>" + "".join(rows) + "</div>"
+
+
+class WebcamDemo:
+    """The live demo: camera (browser or kernel), Start/Stop, annotated frame, probability bars.
+
+    Display it as a cell's last expression. ``model_path`` ``""`` is the default model (see
+    ``realtime.resolve_model_path``). Problems (no camera, permission denied, no model, a bad
+    frame) are shown in the status line and the log below; the demo keeps running.
+    """
+
+    def __init__(self, model_path: str = "", detector: str = "haar", smoothing: float = 0.6,
+                 camera: str = "browser", max_fps: float = 30.0, width: int = 640):
+        import ipywidgets as widgets
+
+        from emolib import realtime
+
+        if camera not in ("browser", "kernel"):
+            raise EmolibError(f"camera={camera!r}: use 'browser' (this browser's camera) or "
+                              "'kernel' (a camera on the machine running the kernel)")
+        self.pipeline = None
+        self.frames_shown = 0
+        self.last_result = None
+        self._kernel_thread = None
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+        models = {self._model_label(p): str(p.resolve()) for p in realtime.find_models()}
+        selected = str(Path(model_path).expanduser().resolve()) if model_path else ""
+        if selected and selected not in models.values():
+            models = {self._model_label(Path(selected)) + " (given)": selected, **models}
+        if not models:
+            models = {"(no model found)": ""}
+        selected = selected or next(iter(models.values()))
+
+        self.camera_choice = widgets.ToggleButtons(
+            options=[("Browser camera", "browser"), ("Kernel camera", "kernel")], value=camera,
+            tooltips=["the camera of the computer running this browser",
+                      "a camera on the machine running the kernel (cv2.VideoCapture)"])
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.detector_choice = widgets.Dropdown(options=["haar", "mtcnn"], value=detector,
+                                                description="Detector")
+        self.model_choice = widgets.Dropdown(options=list(models.items()), value=selected,
+                                             description="Model",
+                                             layout=widgets.Layout(width="360px"))
+        self.smoothing_slider = widgets.FloatSlider(value=smoothing, min=0.0, max=0.95, step=0.05,
+                                                    description="Smoothing")
+        self.status = widgets.HTML("camera off")
+        self.status.add_class("emolib-status")
+        self.image = widgets.Image(value=_placeholder("press Start"), format="jpeg",
+                                   layout=widgets.Layout(width=f"{width}px"))
+        self.image.add_class("emolib-annotated")
+        self.bars = widgets.HTML(probability_bars(None, "probabilities"))
+        self.log = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
+        self.browser_camera = BrowserCamera(on_frame=self._on_browser_frame,
+                                            on_event=self._on_camera_event, max_fps=max_fps,
+                                            width=width, height=width * 3 // 4)
+
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.detector_choice.observe(lambda _: self._build_pipeline(), "value")
+        self.model_choice.observe(lambda _: self._build_pipeline(), "value")
+        self.smoothing_slider.observe(self._on_smoothing, "value")
+        self.browser_camera.observe(self._on_browser_running, "running")
+
+        self.widget = widgets.VBox([
+            widgets.HBox([self.camera_choice, self.start_button, self.stop_button]),
+            widgets.HBox([self.detector_choice, self.model_choice, self.smoothing_slider]),
+            self.status,
+            widgets.HBox([self.image, self.bars]),
+            self.browser_camera,
+            self.log,
+        ])
+        self._build_pipeline()
+
+    # -- display
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    @staticmethod
+    def _model_label(path: Path) -> str:
+        from emolib.models import DEFAULT_MODEL
+
+        path = Path(path)
+        return f"default ({path.name})" if path == DEFAULT_MODEL else f"{path.parent.name}/{path.name}"
+
+    def _say(self, text: str, error: bool = False) -> None:
+        color = "#c0392b" if error else "#333"
+        self.status.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+        if error:
+            self.log.append_stderr(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+    # -- controls
+
+    def _build_pipeline(self) -> None:
+        from emolib import realtime
+
+        self._say("loading the model…")
+        try:
+            pipeline = realtime.Pipeline(self.model_choice.value or "",
+                                         detector=self.detector_choice.value,
+                                         smoothing=self.smoothing_slider.value)
+        except EmolibError as error:
+            self._say(str(error), error=True)
+            return
+        with self._lock:
+            self.pipeline = pipeline
+        self.log.append_stdout(f"{pipeline.note}; detector {pipeline.detector_name}\n")
+        self._say("ready: press Start" if not self.running else "pipeline changed")
+
+    def _on_smoothing(self, change) -> None:
+        if self.pipeline is not None:
+            self.pipeline.smoothing = float(change["new"])
+
+    @property
+    def running(self) -> bool:
+        """Whether a camera is on."""
+        return self.browser_camera.running or (self._kernel_thread is not None
+                                               and self._kernel_thread.is_alive())
+
+    def start(self) -> None:
+        """Start the chosen camera (what the Start button does)."""
+        if self.pipeline is None:
+            self._build_pipeline()
+            if self.pipeline is None:
+                return
+        self.frames_shown = 0
+        self.pipeline.reset()
+        self._set_buttons(running=True)
+        if self.camera_choice.value == "browser":
+            self._say("starting the browser camera…")
+            self.browser_camera.running = True
+        else:
+            self._start_kernel_camera()
+
+    def stop(self) -> None:
+        """Stop the camera (what the Stop button does)."""
+        self.browser_camera.running = False
+        self._stop_event.set()
+        if self._kernel_thread is not None:
+            self._kernel_thread.join(timeout=2)
+            self._kernel_thread = None
+        self._set_buttons(running=False)
+        self._say(f"stopped after {self.frames_shown} frames")
+
+    def _set_buttons(self, running: bool) -> None:
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.camera_choice.disabled = running
+
+    def _on_browser_running(self, change) -> None:
+        if not change["new"]:
+            self._set_buttons(running=False)  # also when the browser gave up (error, unplugged)
+
+    def _on_camera_event(self, kind: str, message: str) -> None:
+        if kind == "error":
+            self._say(message, error=True)
+        else:
+            self._say(message)
+            self.log.append_stdout(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    # -- frames
+
+    def process_frame(self, frame: np.ndarray, camera_name: str = "browser camera") -> None:
+        """Run one frame through the pipeline and show it (frame, bars, status)."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        result = pipeline.process(frame)
+        self.image.value = encode_jpeg(result.image)
+        self.frames_shown += 1
+        self.last_result = result
+        if result.faces:
+            face = result.faces[0]
+            self.bars.value = probability_bars(face.probabilities,
+                                               f"{face.emotion} ({face.confidence:.0%})")
+            found = f"{len(result.faces)} face{'s' if len(result.faces) > 1 else ''}: " + ", ".join(
+                f"{f.emotion} {f.confidence:.0%}" for f in result.faces)
+        else:
+            self.bars.value = probability_bars(None, "probabilities")
+            found = "no face in view"
+        self.status.value = (f"{camera_name} · {result.fps:.1f} frames/s · "
+                             f"{result.latency_ms:.0f} ms per frame · frames shown: "
+                             f"{self.frames_shown} · {html.escape(found)}")
+
+    def _on_browser_frame(self, frame: np.ndarray) -> None:
+        self.process_frame(frame, "browser camera")
+
+    def _start_kernel_camera(self) -> None:
+        from emolib import realtime
+
+        if not realtime.kernel_camera_available(0):
+            self._say("no camera on the kernel's machine (cv2.VideoCapture(0) gives no frames); "
+                      "choose the browser camera, or run notebook 05 headless on a video",
+                      error=True)
+            self._set_buttons(running=False)
+            return
+        self._stop_event = threading.Event()
+        self._kernel_thread = threading.Thread(target=self._kernel_loop, args=(self._stop_event,),
+                                               daemon=True, name="emolib-kernel-camera")
+        self._kernel_thread.start()
+
+    def _kernel_loop(self, stop_event: threading.Event) -> None:
+        """Read the kernel's camera in a thread, so the cell (and the Stop button) stay free."""
+        import cv2
+
+        capture = cv2.VideoCapture(0)
+        failures = 0
+        try:
+            while not stop_event.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    failures += 1
+                    if failures >= 20:
+                        self._say("the kernel's camera stopped giving frames", error=True)
+                        break
+                    time.sleep(0.05)
+                    continue
+                failures = 0
+                try:
+                    self.process_frame(frame, "kernel camera")
+                except Exception as error:  # keep the loop alive; say what went wrong
+                    self._say(f"frame failed: {type(error).__name__}: {error}", error=True)
+        finally:
+            capture.release()
+            self._set_buttons(running=False)

@@ -1,0 +1,349 @@
+"""The real-time pipeline, its sources and writers, the predict command and the camera widgets.
+
+Runs on generated frames of the bundled sample face and a tiny untrained model: nothing here
+depends on a trained model's accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from emolib import CLASS_NAMES, cli, realtime
+from emolib.errors import DataNotFoundError, EmolibError
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny EmoNet saved as .keras (untrained: only shapes and plumbing are tested)."""
+    from emolib import models
+
+    model = models.build_emonet(widths=(4, 8, 8, 8), dense_units=8)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier(model_file):
+    return realtime.EmotionClassifier(str(model_file))
+
+
+@pytest.fixture
+def pipeline(classifier):
+    return realtime.Pipeline(classifier)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 12-frame mp4 with three faces."""
+    path = tmp_path_factory.mktemp("clip") / "three_faces.mp4"
+    with realtime.VideoWriter(path, fps=10) as writer:
+        for frame in realtime.sample_frames(12, faces=3):
+            writer.write(frame)
+    return path
+
+
+def read_video_frames(path):
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+# --------------------------------------------------------------------------- pipeline
+
+def test_pipeline_finds_the_sample_face_and_returns_probabilities_and_an_annotated_frame(pipeline):
+    frames = list(realtime.sample_frames(8, faces=1))
+    results = [pipeline.process(frame) for frame in frames]
+    assert all(len(result.faces) == 1 for result in results)
+    face = results[-1].faces[0]
+    x, y, w, h = face.box
+    assert 60 <= w <= 200 and 0 <= x < 640 and 0 <= y < 480
+    assert face.probabilities.shape == (len(CLASS_NAMES),)
+    assert face.probabilities.sum() == pytest.approx(1, abs=1e-3)
+    assert face.emotion in CLASS_NAMES and face.confidence == pytest.approx(face.probabilities.max())
+    image = results[-1].image
+    assert image.shape == frames[-1].shape and not np.array_equal(image, frames[-1])
+    assert results[-1].fps > 0 and results[-1].latency_ms > 0
+    assert len({result.faces[0].track_id for result in results}) == 1  # one face, one track
+
+
+def test_all_faces_of_a_frame_are_classified_in_one_batched_call(pipeline):
+    calls = []
+    forward = pipeline.classifier._forward
+    pipeline.classifier._forward = lambda batch: calls.append(len(batch)) or forward(batch)
+    frames = list(realtime.sample_frames(6, faces=3))
+    results = [pipeline.process(frame) for frame in frames]
+    assert [len(result.faces) for result in results] == [3] * 6
+    assert calls == [3] * 6  # one call per frame, never one per face
+
+
+def test_between_full_scans_the_detector_follows_the_faces_it_found(classifier):
+    pipeline = realtime.Pipeline(classifier, detect_every=4)
+    results = [pipeline.process(frame) for frame in realtime.sample_frames(9, faces=1)]
+    assert [result.full_scan for result in results] == [True, False, False, False] * 2 + [True]
+    assert all(len(result.faces) == 1 for result in results)
+    always = realtime.Pipeline(classifier, detect_every=1)
+    assert all(always.process(frame).full_scan for frame in realtime.sample_frames(3))
+
+
+def test_smoothing_keeps_the_label_from_flickering(classifier):
+    happy = np.eye(len(CLASS_NAMES), dtype=np.float32)[CLASS_NAMES.index("happy")] * 0.55 + 0.45 / 7
+    sad = np.eye(len(CLASS_NAMES), dtype=np.float32)[CLASS_NAMES.index("sad")] * 0.55 + 0.45 / 7
+    frames = list(realtime.sample_frames(8, faces=1))
+
+    def labels(smoothing):
+        pipeline = realtime.Pipeline(classifier, smoothing=smoothing)
+        flips = iter([happy, happy, happy, sad, happy, happy, sad, happy])  # one-frame outliers
+        pipeline.classifier = lambda crops: np.stack([next(flips)] * len(crops))
+        return [pipeline.process(frame).faces[0].emotion for frame in frames]
+
+    assert labels(0.0) == ["happy"] * 3 + ["sad", "happy", "happy", "sad", "happy"]
+    assert labels(0.6) == ["happy"] * 8
+
+
+def test_a_frame_without_faces_gives_no_faces_and_still_an_annotated_frame(pipeline):
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    result = pipeline.process(blank)
+    assert result.faces == [] and result.image.shape == blank.shape
+    rows = realtime.csv_rows(result, 0.0)
+    assert rows == [{"frame": result.index, "seconds": 0.0, "faces": 0, "face": "", "emotion": ""}]
+
+
+@pytest.mark.parametrize("frame", [np.zeros((0, 0, 3), np.uint8), np.zeros((10, 10), np.float32)])
+def test_a_bad_frame_is_refused_with_a_clear_error(pipeline, frame):
+    with pytest.raises(EmolibError, match="uint8 image"):
+        pipeline.process(frame)
+
+
+def test_bad_settings_are_refused(classifier):
+    with pytest.raises(EmolibError, match="smoothing"):
+        realtime.Pipeline(classifier, smoothing=1.0)
+    with pytest.raises(EmolibError, match="unknown face detector"):
+        realtime.Pipeline(classifier, detector="dlib")
+
+
+# --------------------------------------------------------------------------- the model
+
+def test_default_model_falls_back_to_the_newest_trained_run(tmp_path, monkeypatch):
+    from emolib import models, paths
+
+    monkeypatch.setattr(models, "DEFAULT_MODEL", tmp_path / "missing" / "emonet.keras")
+    with pytest.raises(EmolibError, match="no model: .*train one with notebook 02"):
+        realtime.resolve_model_path("")
+    runs = paths.outputs_dir("runs")
+    for name, age in (("old-emonet", 100), ("new-emonet", 0)):
+        (runs / name).mkdir()
+        (runs / name / "model.keras").write_bytes(b"x")
+        os.utime(runs / name / "model.keras", (1e9 - age, 1e9 - age))
+    path, note = realtime.resolve_model_path("")
+    assert path.parent.name == "new-emonet" and "newest trained run" in note
+    with pytest.raises(EmolibError, match="model file not found"):
+        realtime.resolve_model_path(tmp_path / "nope.keras")
+
+
+# --------------------------------------------------------------------------- sources
+
+def test_record_writes_an_annotated_mp4_and_a_per_frame_csv(pipeline, tmp_path):
+    import pandas as pd
+
+    summary = realtime.record("sample", pipeline=pipeline, output_dir=tmp_path, max_frames=10)
+    assert summary["kind"] == "sample" and "generated sample video" in summary["source"]
+    assert summary["frames"] == 10 and summary["frames_with_faces"] == 10
+    frames = read_video_frames(summary["video"])
+    assert len(frames) == 10 and frames[0].shape == (480, 640, 3)
+    table = pd.read_csv(summary["csv"])
+    assert list(table.columns) == list(realtime.CSV_COLUMNS)
+    assert table["frame"].tolist() == list(range(10))
+    assert set(table["emotion"]) <= set(CLASS_NAMES)
+    assert np.allclose(table[list(CLASS_NAMES)].sum(axis=1), 1, atol=1e-2)
+
+
+def test_record_writes_a_gif_and_defaults_to_outputs_webcam(pipeline):
+    from emolib import paths
+
+    summary = realtime.record("sample", pipeline=pipeline, video_name="annotated.gif", max_frames=4)
+    assert summary["video"] == str(paths.outputs_dir("webcam") / "annotated.gif")
+    import imageio.v3 as iio
+
+    assert iio.imread(summary["video"], index=None).shape[0] == 4
+
+
+def test_a_video_file_source_gives_its_frames(clip):
+    source = realtime.open_source(clip)
+    assert source.kind == "video" and "640x480" in source.description
+    assert len(list(source)) == 12
+
+
+def test_an_image_folder_skips_unreadable_files_and_says_so(tmp_path):
+    import cv2
+
+    frames = list(realtime.sample_frames(2))
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), frame)
+    (tmp_path / "2.jpg").write_bytes(b"not a jpeg")
+    source = realtime.open_source(tmp_path)
+    assert source.kind == "images" and len(list(source)) == 2
+    assert any("2.jpg" in note for note in source.notes)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\x00\x00\x18ftypmp42" + bytes(300), "cannot be read as a video"),
+    (b"", "cannot be read as a video"),
+])
+def test_a_broken_video_file_gives_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(content)
+    with pytest.raises(EmolibError, match=message):
+        realtime.open_source(path)
+
+
+def test_missing_and_empty_sources_give_clear_errors(tmp_path):
+    with pytest.raises(EmolibError, match="no such file or folder"):
+        realtime.open_source(tmp_path / "nothing.mp4")
+    with pytest.raises(EmolibError, match="no images"):
+        realtime.open_source(tmp_path)
+
+
+def test_without_a_camera_the_source_falls_back_and_says_why(monkeypatch):
+    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: False)
+
+    def no_data(data_source=None, **kwargs):
+        raise DataNotFoundError("FER-2013 not found")
+
+    monkeypatch.setattr(realtime, "fer2013_source", no_data)
+    source = realtime.open_source("camera")
+    assert source.kind == "sample"
+    assert source.notes[0].startswith("no camera 0") and "FER-2013 not found" in source.notes[1]
+    assert realtime.open_source("").kind == "sample"
+    with pytest.raises(EmolibError, match="no camera 0"):
+        realtime.open_source("camera", fallback=False)
+
+
+def test_fer2013_montage_tiles_faces_and_holds_each_for_some_frames():
+    faces = np.stack([np.full((48, 48), 20 * i, np.uint8) for i in range(12)])
+    frames = list(realtime.fer2013_frames(faces, grid=(3, 2), hold=3))
+    assert len(frames) == 6 and frames[0].shape == (480, 640, 3)
+    assert np.array_equal(frames[0], frames[2]) and not np.array_equal(frames[2], frames[3])
+    assert frames[0][120, 106, 0] == 0 and frames[0][360, 533, 0] == 100  # slots 0 and 5
+
+
+# --------------------------------------------------------------------------- predict command
+
+def test_predict_json_gives_one_line_per_image_and_per_video_frame(capsys, model_file, clip, tmp_path):
+    import cv2
+
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), next(realtime.sample_frames(1)))
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 90, np.uint8))
+    status = cli.main(["predict", str(photo), str(blank), str(clip), "--model", str(model_file),
+                       "--json", "--max-frames", "5"])
+    assert status == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 + 5
+    assert lines[0]["path"] == str(photo) and "frame" not in lines[0]
+    (face,) = lines[0]["faces"]
+    assert len(face["box"]) == 4 and face["emotion"] in CLASS_NAMES
+    assert list(face["probabilities"]) == list(CLASS_NAMES)
+    assert lines[1]["faces"] == []
+    assert [line["frame"] for line in lines[2:]] == list(range(5))
+    assert all(len(line["faces"]) == 3 for line in lines[2:])
+
+
+def test_predict_text_output_names_the_faces(capsys, model_file, clip):
+    assert cli.main(["predict", str(clip), "--model", str(model_file), "--max-frames", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith(f"{clip} frame 0: ") and "% at [" in out[0]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.jpg", None, "no such file"),
+    ("notes.txt", b"hello", "neither an image nor a readable video"),
+    ("broken.mp4", b"\x00" * 100, "cannot be read as a video"),
+    ("broken.jpg", b"\xff\xd8\xff\x00garbage", "not a readable image"),
+])
+def test_predict_bad_input_exits_2_with_one_line(capsys, model_file, tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert cli.main(["predict", str(path), "--model", str(model_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_predict_with_an_unreadable_model_exits_2(capsys, clip, tmp_path):
+    bad_model = tmp_path / "model.keras"
+    bad_model.write_text("not a model")
+    assert cli.main(["predict", str(clip), "--model", str(bad_model)]) == 2
+    assert "cannot be loaded as a Keras model" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- widgets
+
+@pytest.fixture
+def demo(model_file):
+    from emolib import camera
+
+    return camera.WebcamDemo(model_path=str(model_file))
+
+
+def jpeg(frame):
+    import cv2
+
+    return memoryview(cv2.imencode(".jpg", frame)[1].tobytes())
+
+
+def test_browser_frames_are_shown_and_every_frame_is_acknowledged(demo):
+    sent = []
+    browser = demo.browser_camera
+    browser.send = lambda content, buffers=None: sent.append(content)
+    demo.start()
+    assert browser.running and demo.stop_button.disabled is False
+    placeholder = demo.image.value
+    frame = next(realtime.sample_frames(1))
+    browser._on_custom_message(browser, {"type": "frame", "id": 1}, [jpeg(frame)])
+    browser._on_custom_message(browser, {"type": "frame", "id": 2}, [memoryview(b"garbage")])
+    browser._on_custom_message(browser, {"type": "frame", "id": 3},
+                               [jpeg(np.full((480, 640, 3), 90, np.uint8))])
+    assert sent == [{"type": "ack", "id": 1}, {"type": "ack", "id": 2}, {"type": "ack", "id": 3}]
+    assert demo.frames_shown == 2 and demo.image.value != placeholder
+    assert "no face in view" in demo.status.value and "frames shown: 2" in demo.status.value
+    assert any("could not be decoded" in output["text"] for output in demo.log.outputs)
+    demo.stop()
+    assert not browser.running and demo.start_button.disabled is False
+
+
+def test_camera_errors_are_shown_and_the_demo_can_start_again(demo, monkeypatch):
+    browser = demo.browser_camera
+    demo.start()
+    browser._on_custom_message(browser, {"type": "error", "message": "camera permission denied: "
+                                         "allow the camera"}, [])
+    browser.running = False  # what the browser does after an error
+    assert "camera permission denied" in demo.status.value
+    assert demo.start_button.disabled is False and demo.stop_button.disabled is True
+    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: False)
+    demo.camera_choice.value = "kernel"
+    demo.start()
+    assert "no camera on the kernel" in demo.status.value
+    assert demo.start_button.disabled is False and not demo.running
+
+
+def test_probability_bars_mark_the_top_emotion():
+    from emolib import camera
+
+    probabilities = np.array([0.05, 0.05, 0.05, 0.6, 0.1, 0.1, 0.05])
+    bars = camera.probability_bars(probabilities, "happy (60%)")
+    assert bars.count("class='emolib-bar'") == 7 and "width:60.0%" in bars
+    assert "no face in view" in camera.probability_bars(None)
