@@ -183,6 +183,8 @@ class WebcamDemo:
                       "a camera on the machine running the kernel (cv2.VideoCapture)"])
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.start_button.add_class("emolib-start")
+        self.stop_button.add_class("emolib-stop")
         self.detector_choice = widgets.Dropdown(options=["haar", "mtcnn"], value=detector,
                                                 description="Detector")
         self.model_choice = widgets.Dropdown(options=list(models.items()), value=selected,
