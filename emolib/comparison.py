@@ -143,6 +143,59 @@ def resolve_model(spec: str | os.PathLike | None):
     return path.stem, models.load_model(path), path
 
 
+@dataclass
+class Candidate:
+    """A model in the comparison: what it is, where it came from, and whether it repeats another."""
+
+    name: str
+    model: object
+    path: Path | None
+    kind: str  #: "run", "seed recipe (baseline)", "default", "peer", "tflite float16", ...
+    same_as: str = ""  #: name of an earlier candidate with the same weights (file bytes)
+
+
+def collect_models(runs: list[SavedRun], *, include_default: bool = True,
+                   include_fer_peer: bool = True) -> tuple[dict, list[str]]:
+    """``({name: Candidate}, notes)``: every finished run, the shipped default, the fer peer.
+
+    Nothing is retrained. A missing default model or ``fer`` package is a note, not an error;
+    a default that is a byte-for-byte copy of a run is marked ``same_as`` that run.
+    """
+    from emolib import models
+
+    candidates, notes, digests = {}, [], {}
+
+    def add(candidate: Candidate) -> None:
+        if candidate.path is not None:
+            digest = file_digest(candidate.path)
+            candidate.same_as = digests.setdefault(digest, candidate.name)
+            if candidate.same_as == candidate.name:
+                candidate.same_as = ""
+        candidates[candidate.name] = candidate
+
+    for run in runs:
+        kind = "seed recipe (baseline)" if run.is_seed_recipe else "run"
+        add(Candidate(run.name, models.load_model(run.model_path), run.model_path, kind))
+    if include_default:
+        if models.DEFAULT_MODEL.exists():
+            add(Candidate("default (shipped)", models.load_model(), models.DEFAULT_MODEL,
+                          "default"))
+        else:
+            notes.append(f"no shipped default model at {models.DEFAULT_MODEL} yet; its row is "
+                         "left out (notebook 02 with ship_default=True writes it)")
+    if include_fer_peer:
+        peer, reason = load_fer_peer()
+        if peer is None:
+            notes.append(reason)
+        else:
+            add(Candidate(peer.name, peer, fer_weights_path(), "peer"))
+    for candidate in candidates.values():
+        if candidate.same_as:
+            notes.append(f"{candidate.name} has the same weights as {candidate.same_as} "
+                         "(kept as its own row, left out of ensemble selection)")
+    return candidates, notes
+
+
 # --------------------------------------------------------------------------- the fer peer
 
 class FerPeerModel:
@@ -171,6 +224,10 @@ class FerPeerModel:
         resized = np.stack([cv2.resize(image, (64, 64), interpolation=cv2.INTER_LINEAR)
                             for image in images]) if len(images) else np.zeros((0, 64, 64))
         return (resized / 127.5 - 1.0)[..., None].astype(np.float32)
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """One traced call on one batch (what ``evaluation.latency_ms`` times), resize included."""
+        return np.asarray(self.classifier.predict_on_batch(self.preprocess(batch)))[:, self._REORDER]
 
     def predict(self, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Probabilities ``(n, 7)`` in ``CLASS_NAMES`` order."""
@@ -326,10 +383,18 @@ def load_faces(source: str | os.PathLike, *, split: str | None = None, detect_fa
 
 # --------------------------------------------------------------------------- cached predictions
 
+def file_digest(path: str | os.PathLike) -> str:
+    """A short digest of a file's bytes: the shipped default and the run it was copied from match."""
+    digest = hashlib.blake2b(digest_size=12)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _model_key(model, path: Path | None) -> str:
     if path is not None and Path(path).exists():
-        stat = Path(path).stat()
-        return f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        return f"{type(model).__name__}|{file_digest(path)}"
     return f"{type(model).__name__}|{getattr(model, 'name', '')}|{id(model)}"
 
 
@@ -337,8 +402,9 @@ def cached_proba(model, images: np.ndarray, *, tta: str | None = None, path=None
                  cache: bool = True) -> np.ndarray:
     """``evaluation.predict_proba``, memoised in ``outputs/comparison/cache`` by model file and images.
 
-    A re-run of the comparison only predicts with models whose file changed; models without a
-    file (an in-memory peer) are not cached.
+    Keyed by the file's content, so a re-run only predicts with models whose file changed and
+    the shipped default costs nothing when it is a copy of a run; models without a file are not
+    cached.
     """
     from emolib.evaluation import predict_proba
 
@@ -348,7 +414,7 @@ def cached_proba(model, images: np.ndarray, *, tta: str | None = None, path=None
     digest.update(_model_key(model, path).encode())
     digest.update(f"|{tta}|{images.shape}|".encode())
     digest.update(np.ascontiguousarray(images).tobytes())
-    cache_file = outputs_dir("comparison", "cache") / f"{Path(path).stem}-{digest.hexdigest()}.npy"
+    cache_file = outputs_dir("comparison", "cache") / f"{digest.hexdigest()}.npy"
     if cache_file.exists():
         try:
             return np.load(cache_file)
@@ -359,6 +425,27 @@ def cached_proba(model, images: np.ndarray, *, tta: str | None = None, path=None
     np.save(tmp, probabilities)
     os.replace(tmp, cache_file)
     return probabilities
+
+
+def cached_tflite(model, model_path, quantization: str, *,
+                  representative_images: np.ndarray | None = None) -> Path:
+    """``export.to_tflite`` into ``outputs/comparison/tflite/``, reused while the source file and
+    the calibration images are unchanged; named ``<model file>-<quantization>.tflite``."""
+    from emolib import export
+
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{file_digest(model_path)}|{quantization}".encode())
+    if quantization == "int8" and representative_images is not None:
+        digest.update(np.ascontiguousarray(representative_images).tobytes())
+    directory = outputs_dir("comparison", "tflite")
+    target = directory / f"{Path(model_path).parent.name}-{Path(model_path).stem}-{quantization}.tflite"
+    key_file = target.with_suffix(".key")
+    if target.exists() and key_file.exists() and key_file.read_text() == digest.hexdigest():
+        return target
+    export.to_tflite(model, target, quantization=quantization,
+                     representative_images=representative_images)
+    key_file.write_text(digest.hexdigest())
+    return target
 
 
 # --------------------------------------------------------------------------- the results table

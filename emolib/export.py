@@ -13,6 +13,8 @@ probabilities in ``CLASS_NAMES`` order, like every emolib model.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -54,9 +56,20 @@ def to_tflite(model, path: str | os.PathLike, *, quantization: str = "float16",
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8  # raw pixels, exactly representable
         converter.inference_output_type = tf.float32
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "statistics for quantized inputs": the uint8 input is exact
-        flatbuffer = converter.convert()
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # "Assets written to …" for the temporary SavedModel
+    try:
+        # The converter prints the temporary SavedModel's signature (dozens of lines) to stdout.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # "statistics for quantized inputs": uint8 is exact
+            flatbuffer = converter.convert()
+    except Exception as error:
+        raise EmolibError(f"TFLite conversion ({quantization}) of {getattr(model, 'name', 'the model')}"
+                          f" failed: {str(error).splitlines()[0][:300] if str(error) else type(error).__name__}"
+                          ) from error
+    finally:
+        logger.setLevel(level)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -131,5 +144,9 @@ class TFLiteModel:
                                for start in range(0, len(images), batch_size)]
                               or [np.zeros((0, 7), np.float32)])
 
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """One interpreter call on one batch (what ``evaluation.latency_ms`` times)."""
+        return self._run(np.asarray(batch, dtype=np.float32).reshape(-1, 48, 48, 1))
+
     def __call__(self, images, training: bool = False) -> np.ndarray:
-        return self.predict(np.asarray(images), batch_size=max(1, len(images)))
+        return self.forward(images)

@@ -191,19 +191,25 @@ def test_new_plots_return_figures(tmp_path):
     assert path.stat().st_size > 1000
 
 
-def test_cached_proba_reuses_predictions_until_the_model_file_changes(tmp_path):
+def test_cached_proba_reuses_predictions_until_the_model_file_changes(tmp_path, monkeypatch):
     model = tiny_emonet()
     path = tmp_path / "m.keras"
     model.save(path)
     images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.uint8)
     first = comparison.cached_proba(model, images, path=path)
-    assert len(list(outputs_dir("comparison", "cache").glob("m-*.npy"))) == 1
+    assert len(list(outputs_dir("comparison", "cache").glob("*.npy"))) == 1
 
-    class Exploding:
-        def predict(self, *args, **kwargs):
-            raise AssertionError("should have come from the cache")
+    def exploding(*args, **kwargs):
+        raise AssertionError("should have come from the cache")
 
-    np.testing.assert_array_equal(comparison.cached_proba(Exploding(), images, path=path), first)
+    monkeypatch.setattr(model, "predict", exploding)
+    np.testing.assert_array_equal(comparison.cached_proba(model, images, path=path), first)
+    copy = tmp_path / "copy.keras"  # same bytes under another name: same cache entry
+    copy.write_bytes(path.read_bytes())
+    np.testing.assert_array_equal(comparison.cached_proba(model, images, path=copy), first)
+    tiny_emonet(seed=1).save(path)  # new weights: predicted again
+    with pytest.raises(AssertionError, match="cache"):
+        comparison.cached_proba(model, images, path=path)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -279,3 +285,20 @@ def test_evaluate_detects_faces_in_a_photo_folder(capsys, photo_folder):
     assert status == 0, err
     report = json.loads(out)
     assert report["n"] == 3 and "2 detected in photos" in report["faces"]
+
+
+def test_cached_tflite_converts_once_per_source_and_calibration(tmp_path, monkeypatch):
+    model = tiny_emonet()
+    source = tmp_path / "model.keras"
+    model.save(source)
+    first = comparison.cached_tflite(model, source, "float16")
+    assert first.exists() and first.name.endswith("-float16.tflite")
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(export, "to_tflite", no_conversion)
+    assert comparison.cached_tflite(model, source, "float16") == first
+    tiny_emonet(seed=1).save(source)  # the source changed: convert again
+    with pytest.raises(AssertionError, match="converted again"):
+        comparison.cached_tflite(model, source, "float16")
