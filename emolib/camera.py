@@ -332,7 +332,8 @@ class WebcamDemo:
                              f"{self.frames_shown} · {html.escape(found)}")
 
     def _on_browser_frame(self, frame: np.ndarray) -> None:
-        self.process_frame(frame, "browser camera")
+        if self.browser_camera.running:  # frames still in flight after Stop are dropped
+            self.process_frame(frame, "browser camera")
 
     def _start_kernel_camera(self) -> None:
         from emolib import realtime

@@ -340,6 +340,41 @@ def test_camera_errors_are_shown_and_the_demo_can_start_again(demo, monkeypatch)
     assert demo.start_button.disabled is False and not demo.running
 
 
+def test_the_kernel_camera_runs_in_a_thread_and_stop_ends_it(demo, monkeypatch):
+    import time
+
+    import cv2
+
+    class FakeCapture:
+        def __init__(self, index):
+            self.frames = realtime.sample_frames(10_000)
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            time.sleep(0.01)
+            return True, next(self.frames)
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: True)
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    demo.camera_choice.value = "kernel"
+    demo.start()  # returns at once: the loop runs in a thread, so the Stop button still works
+    deadline = time.monotonic() + 20
+    while demo.frames_shown < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert demo.frames_shown >= 3 and demo.running
+    assert "kernel camera" in demo.status.value and "1 face" in demo.status.value
+    demo.stop()
+    assert not demo.running and demo.start_button.disabled is False
+    shown = demo.frames_shown
+    time.sleep(0.2)
+    assert demo.frames_shown == shown
+
+
 def test_probability_bars_mark_the_top_emotion():
     from emolib import camera
 
