@@ -256,10 +256,11 @@ class Pipeline:
         return self.classifier.note
 
     def reset(self) -> None:
-        """Forget tracked faces and the frame-rate history (call when the source changes)."""
+        """Forget tracked faces, the frame count and the frame-rate history (a new source)."""
         self._tracks.clear()
         self._since_scan = 0
         self._fps.reset()
+        self.frames = 0
 
     def process(self, frame: np.ndarray) -> FrameResult:
         """Run the whole pipeline on one BGR (or gray) uint8 frame."""

@@ -158,6 +158,7 @@ def test_default_model_falls_back_to_the_newest_trained_run(tmp_path, monkeypatc
 def test_record_writes_an_annotated_mp4_and_a_per_frame_csv(pipeline, tmp_path):
     import pandas as pd
 
+    pipeline.process(next(realtime.sample_frames(1)))  # a used pipeline: record starts afresh
     summary = realtime.record("sample", pipeline=pipeline, output_dir=tmp_path, max_frames=10)
     assert summary["kind"] == "sample" and "generated sample video" in summary["source"]
     assert summary["frames"] == 10 and summary["frames_with_faces"] == 10
