@@ -148,6 +148,8 @@ def _launch(playwright, folder: Path, camera_video: Path):
 
 
 def test_browser_camera_shows_annotated_frames_and_an_emotion(lab):
+    """Run notebook 05; Start with no camera, then with permission denied (both say so and
+    leave Start usable); then with the fake camera: annotated frames and an emotion appear."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -171,6 +173,19 @@ def test_browser_camera_shows_annotated_frames_and_an_emotion(lab):
             page.wait_for_function(
                 "() => document.body.textContent.includes('wrote ') && "
                 "document.body.textContent.includes('frames.csv')", timeout=120_000)
+            # a browser without a camera: the message says so, and Start works again afterwards
+            page.evaluate("""() => {
+                const devices = navigator.mediaDevices;
+                window.__emolibRealGetUserMedia = devices.getUserMedia.bind(devices);
+                devices.getUserMedia = () => Promise.reject(
+                    new DOMException('Requested device not found', 'NotFoundError'));
+            }""")
+            page.locator("button.emolib-start").click()
+            page.wait_for_function(
+                "() => /no camera found by the browser/.test(document.querySelector('.emolib-status').textContent)",
+                timeout=60_000)
+            page.locator("button.emolib-start:not([disabled])").wait_for(timeout=10_000)
+            page.evaluate("() => { navigator.mediaDevices.getUserMedia = window.__emolibRealGetUserMedia; }")
             page.locator("button.emolib-start").click()
             page.wait_for_function(
                 "() => /camera permission denied/.test(document.querySelector('.emolib-status').textContent)",
