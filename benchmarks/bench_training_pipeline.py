@@ -3,7 +3,8 @@
 Trains the same model (the seed CNN, or EmoNet with --model emonet) for a fixed number of steps
 fed by (a) ``ImageDataGenerator.flow_from_directory`` on the extracted Kaggle folder, as the seed
 project did, and (b) ``emolib.training.make_dataset`` over the cached arrays, and prints
-training images per second for each. Run it while nothing else uses the CPU:
+training images per second for each, and the images per second of each input pipeline alone
+(no model). Run it while nothing else uses the CPU:
 
     python benchmarks/bench_training_pipeline.py --data ../shared/datasets/fer2013/archive.zip
 """
@@ -19,6 +20,16 @@ import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def input_images_per_second(batches, steps: int, batch_size: int) -> float:
+    """Images per second of the input pipeline alone (no model), after one warm-up batch."""
+    iterator = iter(batches)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(iterator)
+    return steps * batch_size / (time.perf_counter() - start)
 
 
 def images_per_second(model, dataset, steps: int, batch_size: int) -> float:
@@ -58,6 +69,8 @@ def main() -> None:
         assert list(generator.class_indices) == list(models.CLASS_NAMES)
 
         keras.utils.set_random_seed(0)
+        results["input_only_image_data_generator"] = input_images_per_second(
+            (generator[i % len(generator)] for i in range(10 ** 9)), args.steps, args.batch_size)
         results["image_data_generator"] = images_per_second(build(), generator, args.steps,
                                                             args.batch_size)
 
@@ -68,8 +81,12 @@ def main() -> None:
                                          training=True, augment=augment).repeat()
         keras.utils.set_random_seed(0)
         key = "emolib_tf_data" + ("_augmented" if augment else "")
+        results[f"input_only_{key}"] = input_images_per_second(pipeline, args.steps,
+                                                               args.batch_size)
         results[key] = images_per_second(build(), pipeline, args.steps, args.batch_size)
-    results["speedup"] = results["emolib_tf_data"] / results["image_data_generator"]
+    results["speedup_training"] = results["emolib_tf_data"] / results["image_data_generator"]
+    results["speedup_input_only"] = (results["input_only_emolib_tf_data"]
+                                     / results["input_only_image_data_generator"])
     for key, value in results.items():
         print(f"{key:>28}: {value:.1f}" if isinstance(value, float) else f"{key:>28}: {value}")
     if args.json:
