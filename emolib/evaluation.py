@@ -243,14 +243,16 @@ def select_ensemble(labels: np.ndarray, probabilities: dict, *, max_members: int
 def _forward(model):
     """A function ``batch -> probabilities``: one traced forward pass, as the webcam runs it.
 
-    Keras: ``predict_on_batch`` (compiled once; ``predict`` adds tens of milliseconds of loop
-    overhead per call, an eager call about 15). Other models: their ``forward`` when they have
-    one (``export.TFLiteModel``, ``comparison.FerPeerModel``), else ``predict``.
+    Keras: ``models.compiled_forward``, the call the real-time pipeline makes. Other models:
+    their ``forward`` when they have one (``export.TFLiteModel``, ``comparison.FerPeerModel``),
+    else ``predict``.
     """
     import keras
 
+    from emolib.models import compiled_forward
+
     if isinstance(model, keras.Model):
-        return model.predict_on_batch
+        return compiled_forward(model)
     if hasattr(model, "forward"):
         return model.forward
     return lambda batch: model.predict(batch, batch_size=len(batch), verbose=0)

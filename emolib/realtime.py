@@ -106,7 +106,7 @@ class EmotionClassifier:
             raise EmolibError(f"model {getattr(model, 'name', '?')} takes input {shape}; emolib "
                               f"models take {models.INPUT_SHAPE} grayscale faces")
         self.model = model
-        self._forward = _compiled_forward(model)
+        self._forward = models.compiled_forward(model)
         self(np.zeros((1, *models.INPUT_SHAPE), np.uint8))  # trace now, not on the first face
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
@@ -115,18 +115,6 @@ class EmotionClassifier:
             return np.zeros((0, len(CLASS_NAMES)), np.float32)
         output = self._forward(np.asarray(crops, np.float32))
         return np.asarray(output, np.float32)
-
-
-def _compiled_forward(model) -> Callable:
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))
-    import tensorflow as tf
-
-    forward = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True,
-                          input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
-    return lambda batch: forward(batch).numpy()
 
 
 # --------------------------------------------------------------------------- results
