@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -344,10 +343,6 @@ def _load_images(path: Path, *, seed: int, progress: bool) -> Dataset:
         raise EmolibError(f"{path}: no images in class folders found; expected "
                           f"<class>/<image> or train|test/<class>/<image> with classes like "
                           f"{', '.join(CLASS_NAMES)}")
-
-    def decode(entry):
-        relpath, reader, _, _ = entry
-        return decode_image(reader())
 
     # Read sequentially (a zip handle is not thread-safe), decode in threads (OpenCV drops the GIL).
     blobs = [(e[0], e[1](), e[2], e[3]) for e in entries]

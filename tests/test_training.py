@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from emolib import CLASS_NAMES, models, training
+from emolib import models, training
 
 
 def tiny_emonet():
