@@ -4,6 +4,9 @@ side by side with the ``fer`` package's ``FER(mtcnn=False).detect_emotions`` on 
     .venv/bin/python benchmarks/bench_realtime.py                 # default model, 200 frames
     .venv/bin/python benchmarks/bench_realtime.py --frames 100 --model outputs/runs/x/model.keras
 
+The default backend runs the int8 TFLite copy that ships beside the default model; the
+``keras`` column runs the same model through TensorFlow, for comparison.
+
 emolib's figure is end to end: face detection, crops, one batched classification, smoothing and
 the annotated frame. ``fer`` is optional and only for this comparison: install it in the
 benchmark environment with ``pip install --no-deps fer`` (it needs OpenCV 4.x, which emolib
@@ -74,7 +77,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {error}")
         model, note = models.build_emonet(), "model: an untrained EmoNet (no trained model found; same speed)"
     print(note)
-    classifier = realtime.EmotionClassifier(model)
+    classifiers = {"auto": realtime.EmotionClassifier(model)}
+    print(classifiers["auto"].note, f"[backend {classifiers['auto'].backend}]")
+    if classifiers["auto"].backend != "keras":
+        classifiers["keras"] = realtime.EmotionClassifier(model, backend="keras")
     cases = {faces: list(realtime.sample_frames(args.frames, faces=faces)) for faces in (1, 3)}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the start" if load else "")
@@ -86,8 +92,12 @@ def main(argv=None) -> int:
     rows = []
     for faces, frames in cases.items():
         row = {"faces": faces, "frames": len(frames), "size": "640x480"}
-        for name, detect_every in (("emolib", 5), ("emolib_scan_every_frame", 1)):
-            pipeline = realtime.Pipeline(classifier, detect_every=detect_every)
+        variants = [("emolib", "auto", 5), ("emolib_keras", "keras", 5),
+                    ("emolib_scan_every_frame", "auto", 1)]
+        for name, backend, detect_every in variants:
+            if backend not in classifiers:
+                continue
+            pipeline = realtime.Pipeline(classifiers[backend], detect_every=detect_every)
             fps, cpu_fps, found = time_frames(lambda f: len(pipeline.process(f).faces), frames)
             row[f"{name}_fps"], row[f"{name}_fps_per_cpu_second"] = round(fps, 1), round(cpu_fps, 1)
             row[f"{name}_faces"] = round(found, 2)
@@ -99,17 +109,20 @@ def main(argv=None) -> int:
             row["speedup_vs_fer_cpu"] = round(row["emolib_fps_per_cpu_second"] / cpu_fps, 2)
         rows.append(row)
 
-    print("frames/s (wall clock) and [frames per CPU second]")
-    print(f"{'faces':>5} {'emolib':>16} {'scan every frame':>18} {'fer':>16} {'speedup':>14}")
+    print("frames/s (wall clock) and [frames per CPU second]; emolib = the default backend "
+          f"({classifiers['auto'].backend}), keras = the .keras model through TensorFlow")
+    columns = [("emolib", "emolib"), ("emolib_keras", "keras"),
+               ("emolib_scan_every_frame", "scan every frame"), ("fer", "fer")]
+    print(f"{'faces':>5} " + " ".join(f"{title:>17}" for _, title in columns) + f" {'speedup':>14}")
     for row in rows:
-        fer = (f"{row['fer_fps']} [{row['fer_fps_per_cpu_second']}]" if "fer_fps" in row else "-")
+        cells = [f"{row[key + '_fps']} [{row[key + '_fps_per_cpu_second']}]" if key + "_fps" in row
+                 else "-" for key, _ in columns]
         speedup = (f"{row['speedup_vs_fer']} [{row['speedup_vs_fer_cpu']}]"
                    if "speedup_vs_fer" in row else "-")
-        print(f"{row['faces']:>5} {row['emolib_fps']:>7} [{row['emolib_fps_per_cpu_second']:>6}] "
-              f"{row['emolib_scan_every_frame_fps']:>8} [{row['emolib_scan_every_frame_fps_per_cpu_second']:>6}] "
-              f"{fer:>16} {speedup:>14}   faces per frame: emolib {row['emolib_faces']}"
+        print(f"{row['faces']:>5} " + " ".join(f"{cell:>17}" for cell in cells) + f" {speedup:>14}"
+              f"   faces per frame: emolib {row['emolib_faces']}"
               + (f", fer {row['fer_faces']}" if "fer_faces" in row else ""))
-    report = {"model": note, "cpus": os.cpu_count(), "load_average_at_start": load,
+    report = {"model": note, "backend": classifiers["auto"].backend, "cpus": os.cpu_count(), "load_average_at_start": load,
               "python": sys.version.split()[0], "machine": platform.machine(), "fer": fer_note or "ok",
               "rows": rows}
     target = paths.outputs_dir("benchmarks") / "realtime.json"

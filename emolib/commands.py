@@ -50,7 +50,7 @@ REGISTRY.append(add_evaluate)
 
 
 def add_predict(commands) -> None:
-    """``predict PATH ... [--model M] [--detector haar] [--smoothing S] [--json]``."""
+    """``predict PATH ... [--model M] [--backend B] [--detector haar] [--smoothing S] [--json]``."""
     predict = commands.add_parser(
         "predict", help="faces, emotions and the 7 probabilities in images or videos "
         "(the real-time pipeline of notebook 05)")
@@ -58,6 +58,9 @@ def add_predict(commands) -> None:
     predict.add_argument("--model", default="", metavar="M",
                          help="a .keras file (default: the shipped model, else the newest "
                          "outputs/runs/*/model.keras)")
+    predict.add_argument("--backend", default="auto", choices=("auto", "keras", "tflite"),
+                         help="auto runs a model's int8 TFLite copy when one sits beside it "
+                         "(the shipped model has one); keras always runs the .keras model")
     predict.add_argument("--detector", default="haar", choices=("haar", "mtcnn"),
                          help="face detector (mtcnn needs pip install mtcnn)")
     predict.add_argument("--smoothing", type=float, default=0.6, metavar="S",
@@ -79,7 +82,8 @@ def _predict(args) -> int:
     for path in args.paths:  # fail on a missing file before loading the model
         if not Path(path).is_file():
             raise EmolibError(f"{path}: no such file; pass image or video files")
-    pipeline = realtime.Pipeline(args.model, detector=args.detector, smoothing=args.smoothing)
+    pipeline = realtime.Pipeline(args.model, backend=args.backend, detector=args.detector,
+                                 smoothing=args.smoothing)
     for path in args.paths:
         for record in realtime.predict_file(path, pipeline, max_frames=args.max_frames):
             if args.json:

@@ -51,12 +51,13 @@ def build_seed_cnn():
 
 
 def build_emonet(widths: tuple = (32, 64, 128, 256), dropout: float = 0.4,
-                 dense_units: int = 256, name: str = "emonet"):
+                 dense_units: int = 256, batch_norm: bool = True, name: str = "emonet"):
     """The stronger CNN for 48x48 faces: VGG-style blocks of two 3x3 convs with batch norm.
 
     Standardisation (``x/127.5 - 1``) is inside; each block halves the resolution
     (48 -> 24 -> 12 -> 6 -> 3); global average pooling keeps the head small. Not compiled:
     ``training.compile_for_training`` sets the optimizer, schedule and loss.
+    ``batch_norm=False`` (biases instead) exists for the ablation in ``benchmarks/``.
     """
     import keras
     from keras import layers
@@ -65,15 +66,17 @@ def build_emonet(widths: tuple = (32, 64, 128, 256), dropout: float = 0.4,
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
     for block, width in enumerate(widths):
         for _ in range(2):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
+            x = layers.Conv2D(width, 3, padding="same", use_bias=not batch_norm)(x)
+            if batch_norm:
+                x = layers.BatchNormalization()(x)
             x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
         if block >= 1:
             x = layers.Dropout(0.1 * block)(x)
     x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(dense_units, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.Dense(dense_units, use_bias=not batch_norm)(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)

@@ -39,3 +39,41 @@ def test_default_model_scores_what_its_metrics_say(fer2013_path):
     accuracy = evaluation.classification_metrics(
         y_test, evaluation.predict_proba(models.load_model(), x_test))["accuracy"]
     assert accuracy == pytest.approx(models.default_metrics()["test"]["accuracy"], abs=0.002)
+
+
+def _int8_copy():
+    from emolib import export, realtime
+
+    path = realtime.int8_companion(models.DEFAULT_MODEL)
+    assert path.exists(), f"{path} is missing: notebook 02's ship step writes it"
+    return export.TFLiteModel(path)
+
+
+def test_the_int8_copy_is_small_and_agrees_with_the_shipped_model_on_a_real_face():
+    import cv2
+
+    from emolib import realtime
+
+    lite = _int8_copy()
+    assert lite.size_bytes <= 2 * 1024 * 1024
+    gray = cv2.imread(str(realtime.SAMPLE_FACE), cv2.IMREAD_GRAYSCALE)
+    face = cv2.resize(gray, (48, 48), interpolation=cv2.INTER_AREA)[None, :, :, None]
+    faces = np.concatenate([face, face[:, :, ::-1]])  # the face and its mirror image
+    keras_probabilities = models.load_model().predict(faces, verbose=0)
+    lite_probabilities = lite.predict(faces)
+    np.testing.assert_array_equal(keras_probabilities.argmax(1), lite_probabilities.argmax(1))
+    np.testing.assert_allclose(lite_probabilities, keras_probabilities, atol=0.08)
+
+
+@pytest.mark.data
+def test_the_int8_copy_is_a_copy_of_the_shipped_model_not_a_stale_one(fer2013_path):
+    """On 1,000 PublicTest faces the int8 copy must pick the same emotion almost always and
+    score within a point; a copy left over from an earlier default model would not."""
+    from emolib import datasets
+
+    x_val, y_val = datasets.load(fer2013_path, progress=False).split("val")
+    x_val, y_val = x_val[::3][:1000], y_val[::3][:1000]
+    keras_top = models.load_model().predict(x_val, batch_size=256, verbose=0).argmax(1)
+    lite_top = _int8_copy().predict(x_val).argmax(1)
+    assert np.mean(keras_top == lite_top) >= 0.95
+    assert abs(np.mean(keras_top == y_val) - np.mean(lite_top == y_val)) <= 0.01

@@ -136,6 +136,36 @@ def test_bad_settings_are_refused(classifier):
 
 # --------------------------------------------------------------------------- the model
 
+def test_the_default_model_runs_its_int8_copy_unless_keras_is_asked_for():
+    auto = realtime.EmotionClassifier()
+    assert auto.backend == "tflite" and "int8 TFLite" in auto.note
+    keras_backend = realtime.EmotionClassifier(backend="keras")
+    assert keras_backend.backend == "keras"
+    faces = np.full((3, 48, 48, 1), 128, np.uint8)
+    assert auto(faces).shape == keras_backend(faces).shape == (3, 7)
+    assert realtime.Pipeline(auto).note == auto.note
+
+
+def test_a_model_without_an_int8_copy_runs_in_keras_and_backends_are_checked(model_file, tmp_path):
+    from emolib import export, models
+
+    assert realtime.EmotionClassifier(str(model_file)).backend == "keras"
+    with pytest.raises(EmolibError, match="no int8 TFLite copy of tiny.keras"):
+        realtime.EmotionClassifier(str(model_file), backend="tflite")
+    with pytest.raises(EmolibError, match="unknown backend"):
+        realtime.EmotionClassifier(str(model_file), backend="onnx")
+    # an int8 copy written beside a model is picked up, and a .tflite path runs directly
+    copy = tmp_path / "tiny.keras"
+    copy.write_bytes(model_file.read_bytes())
+    faces = np.random.default_rng(0).integers(0, 256, (20, 48, 48, 1)).astype(np.uint8)
+    lite = export.to_tflite(models.load_model(copy), realtime.int8_companion(copy),
+                            quantization="int8", representative_images=faces)
+    assert lite.name == "tiny-int8.tflite"
+    assert realtime.EmotionClassifier(str(copy)).backend == "tflite"
+    direct = realtime.EmotionClassifier(str(lite))
+    assert direct.backend == "tflite" and direct(faces[:2]).shape == (2, 7)
+
+
 def test_default_model_falls_back_to_the_newest_trained_run(tmp_path, monkeypatch):
     from emolib import models, paths
 
