@@ -101,7 +101,7 @@ class EmotionClassifier:
     the default (see ``resolve_model_path``). ``backend``:
 
     - ``"auto"`` (default): a ``.keras`` file with an int8 TFLite copy beside it
-      (``emonet-int8.tflite`` ships next to the default model) runs that copy, which is 5-8x
+      (``emonet-int8.tflite`` ships next to the default model) runs that copy, which is about 6x
       faster on a CPU for one to three faces; otherwise the Keras model;
     - ``"keras"``: always the Keras model, through one traced forward pass (``model.predict`` is
       avoided on purpose: its per-call overhead is larger than the network on a few faces);
