@@ -37,6 +37,20 @@ def test_seed_cnn_is_the_seed_architecture():
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
 
 
+def test_emonet_batch_norm_switch_swaps_batch_norm_for_biases():
+    """The ablation's "no batch norm" arm must really have none, and keep the conv biases."""
+    def kinds(model):
+        return [type(layer).__name__ for layer in model.layers]
+
+    with_bn = models.build_emonet(widths=(4, 8, 8, 8), dense_units=8)
+    without = models.build_emonet(widths=(4, 8, 8, 8), dense_units=8, batch_norm=False)
+    assert kinds(with_bn).count("BatchNormalization") == 9
+    assert "BatchNormalization" not in kinds(without)
+    convs = [layer for layer in without.layers if type(layer).__name__ in ("Conv2D", "Dense")]
+    assert all(layer.use_bias for layer in convs)
+    assert not any(layer.use_bias for layer in with_bn.layers if type(layer).__name__ == "Conv2D")
+
+
 @pytest.mark.parametrize("build", [models.build_seed_cnn, tiny_emonet])
 def test_models_take_raw_pixels_and_survive_safe_mode_loading(build, tmp_path):
     model = build()
@@ -122,3 +136,25 @@ def test_save_run_writes_metrics_with_protocol_hardware_and_versions():
     assert record["hardware"]["cpu_count"] >= 1 and record["wall_time_s"] > 0
     assert not (run.directory / "backup").exists()
     assert (run.directory / "model.keras").stat().st_size < (run.directory / "best.keras").stat().st_size
+
+
+def test_ablation_script_runs_an_arm_leaves_no_run_behind_and_summarises():
+    import argparse
+    import importlib.util
+
+    from conftest import ROOT
+    from emolib.paths import outputs_dir
+
+    spec = importlib.util.spec_from_file_location("ablate", ROOT / "benchmarks" / "ablate_emonet.py")
+    ablate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablate)
+    args = argparse.Namespace(epochs=1, widths=[4, 8, 8, 8], dense_units=8)
+    data = (toy_data(64), toy_data(32, seed=1))
+    row = ablate.run_arm("no batch norm", 0, data, args)
+    assert row["arm"] == "no batch norm" and row["best_epoch"] == 1
+    assert 0 <= row["best_val_accuracy"] <= 1 and set(row) == set(ablate.FIELDS)
+    assert not any(outputs_dir("runs").iterdir())  # not mistaken for a finished run by notebook 04
+    table = ablate.summary([{**row, "arm": "full", "best_val_accuracy": 0.60},
+                            {**row, "arm": "full", "seed": 1, "best_val_accuracy": 0.62},
+                            {**row, "best_val_accuracy": 0.55}])
+    assert "| full | 2 | 61.0% (±1.0) |" in table and "| no batch norm | 1 | 55.0% | -6.0 |" in table
