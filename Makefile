@@ -19,24 +19,28 @@ ifeq ($(origin KERAS_HOME), undefined)
   endif
 endif
 
-.PHONY: install run test lab strip clean-cache
+.PHONY: install offline-weights run test lab strip clean-cache
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@if [ -n "$$KERAS_HOME" ] && [ -f "$(SHARED)/models/keras/$(MOBILENET)" ]; then \
-	  mkdir -p "$$KERAS_HOME/models" && cp "$(SHARED)/models/keras/$(MOBILENET)" "$$KERAS_HOME/models/"; fi
 	@rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)  ## run every notebook headless into outputs/ (PROFILE=quick|cpu|full)
+# The offline MobileNetV2 weights into the Keras cache (checked on every run, copied once).
+offline-weights:
+	@if [ -n "$$KERAS_HOME" ] && [ -f "$(SHARED)/models/keras/$(MOBILENET)" ] \
+	  && [ ! -f "$$KERAS_HOME/models/$(MOBILENET)" ]; then \
+	  mkdir -p "$$KERAS_HOME/models" && cp "$(SHARED)/models/keras/$(MOBILENET)" "$$KERAS_HOME/models/"; fi
+
+run: $(STAMP) offline-weights  ## run every notebook headless into outputs/ (PROFILE=quick|cpu|full)
 	$(BIN)/python -m emolib run --profile $(PROFILE)
 
 test: $(STAMP)  ## the test suite (data tests skip when FER-2013 is not found)
 	$(BIN)/python -m pytest
 
-lab: $(STAMP)  ## JupyterLab on the notebooks
+lab: $(STAMP) offline-weights  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
 strip:  ## remove outputs from the committed notebooks
