@@ -8,8 +8,11 @@ this is model selection. The ``full`` arm runs with several seeds so the seed-to
 
     python benchmarks/ablate_emonet.py --data ../shared/datasets/fer2013/archive.zip
 
-Writes ``outputs/ablation/emonet_ablation.csv`` (one row per arm, written as each arm ends,
-so a killed study resumes where it stopped) and ``emonet_ablation.md`` (a summary table).
+Writes ``outputs/ablation/emonet_ablation[-TAG].csv`` (one row per arm, written as each arm
+ends, so a killed study resumes where it stopped) and ``emonet_ablation[-TAG].md`` (a summary
+table). A longer check of one ingredient, for instance:
+
+    python benchmarks/ablate_emonet.py --epochs 15 --arms full "no augmentation" --full-seeds 1 --tag e15
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def main() -> None:
     parser.add_argument("--dense-units", type=int, default=128)
     parser.add_argument("--full-seeds", type=int, default=2, help="seeds for the full arm")
     parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--tag", default="", help="suffix for the result files (another setting)")
     args = parser.parse_args()
 
     import numpy as np
@@ -117,7 +121,8 @@ def main() -> None:
     split = ((x_train[keep], y_train[keep]), data.split("val"))
 
     out = outputs_dir("ablation")
-    table = out / "emonet_ablation.csv"
+    stem = "emonet_ablation" + (f"-{args.tag}" if args.tag else "")
+    table = out / f"{stem}.csv"
     rows = list(csv.DictReader(open(table, newline=""))) if table.exists() else []
     done = {(r["arm"], int(r["seed"])) for r in rows}
     todo = [(arm, seed) for arm in args.arms
@@ -135,7 +140,7 @@ def main() -> None:
         os.replace(tmp, table)
         print(f"[{i}/{len(todo)}] {arm} (seed {seed}): best PublicTest "
               f"{rows[-1]['best_val_accuracy']:.3f} in {time.perf_counter() - start:.0f} s", flush=True)
-    (out / "emonet_ablation.md").write_text(summary(rows))
+    (out / f"{stem}.md").write_text(summary(rows))
     print(summary(rows))
 
 
