@@ -123,7 +123,10 @@ def main() -> None:
     out = outputs_dir("ablation")
     stem = "emonet_ablation" + (f"-{args.tag}" if args.tag else "")
     table = out / f"{stem}.csv"
-    rows = list(csv.DictReader(open(table, newline=""))) if table.exists() else []
+    rows = []
+    if table.exists():
+        with open(table, newline="") as handle:
+            rows = list(csv.DictReader(handle))
     done = {(r["arm"], int(r["seed"])) for r in rows}
     todo = [(arm, seed) for arm in args.arms
             for seed in range(args.full_seeds if arm == "full" else 1) if (arm, seed) not in done]

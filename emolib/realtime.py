@@ -123,7 +123,7 @@ class EmotionClassifier:
                 raise EmolibError(f"{lite}: no int8 TFLite copy of {path.name}; write one with "
                                   "emolib.export.to_tflite(..., quantization='int8') or use "
                                   "backend='keras'")
-            if lite.exists() and (backend != "keras" or path == lite):
+            if path == lite or (backend != "keras" and lite.exists()):
                 from emolib.export import TFLiteModel
 
                 model = TFLiteModel(lite, num_threads=min(2, os.cpu_count() or 1))
