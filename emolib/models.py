@@ -131,8 +131,8 @@ def build_mobilenet(alpha: float = 0.35, input_size: int = 96, dropout: float = 
     """MobileNetV2 transfer model with the common contract (raw 48x48x1 in, 7 probabilities out).
 
     Inside: resize to ``input_size``, grey to 3 channels, ``mobilenet_v2.preprocess_input``
-    (x/127.5 - 1, as a Rescaling layer), the base (frozen, batch norm in inference mode), global
-    average pooling, dropout, a softmax head. Unfreeze with ``set_fine_tuning``.
+    (x/127.5 - 1, as a Rescaling layer), the base (frozen, so its batch norm runs in inference
+    mode), global average pooling, dropout, a softmax head. Unfreeze with ``set_fine_tuning``.
     ``input_scaling="unit"`` reproduces a classic mistake (x/255 into a base that expects
     [-1, 1]) for notebook 03's experiment; never use it otherwise.
     """
@@ -150,18 +150,22 @@ def build_mobilenet(alpha: float = 0.35, input_size: int = 96, dropout: float = 
         x = layers.Rescaling(1.0 / 255, name="unit_scaling")(x)
     else:
         raise ValueError(f"unknown input_scaling {input_scaling!r}; use 'mobilenet' or 'unit'")
-    x = base(x, training=False)  # batch norm stays in inference mode, even when unfrozen
+    # No ``training=False`` here: a frozen batch-norm layer runs in inference mode anyway (Keras 3),
+    # and ``set_fine_tuning(..., batch_norm=True)`` may let them learn the faces' statistics.
+    x = base(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def set_fine_tuning(model, fine_tune_at: int | None) -> int:
+def set_fine_tuning(model, fine_tune_at: int | None, batch_norm: bool = False) -> int:
     """Unfreeze the base's layers from index ``fine_tune_at`` on (None freezes it all).
 
-    Batch-norm layers stay frozen (their statistics were learnt on ImageNet and small batches of
-    faces would wreck them). Returns the number of trainable weights. Recompile afterwards.
+    Batch-norm layers stay frozen, in inference mode with their ImageNet statistics, unless
+    ``batch_norm=True``: then the unfrozen ones train too and re-estimate their statistics on
+    faces (upscaled grey FER-2013 crops are far from ImageNet photos). Returns the number of
+    trainable weights. Recompile afterwards.
     """
     from keras import layers
 
@@ -169,8 +173,8 @@ def set_fine_tuning(model, fine_tune_at: int | None) -> int:
     base.trainable = fine_tune_at is not None
     if fine_tune_at is not None:
         for index, layer in enumerate(base.layers):
-            layer.trainable = (index >= fine_tune_at
-                               and not isinstance(layer, layers.BatchNormalization))
+            layer.trainable = index >= fine_tune_at and (
+                batch_norm or not isinstance(layer, layers.BatchNormalization))
     return len(model.trainable_weights)
 
 

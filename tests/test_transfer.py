@@ -64,3 +64,17 @@ def test_missing_weights_say_where_to_put_the_file(monkeypatch, tmp_path):
     with pytest.raises(EmolibError, match=r"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224"
                                           r"_no_top.h5 into .*models"):
         models.mobilenet_base(alpha=0.5, input_size=100)
+
+
+def test_frozen_batch_norm_runs_in_inference_mode_unless_asked_to_learn(mobilenet_weights):
+    model = models.build_mobilenet(alpha=0.35, input_size=96, dropout=0.0)
+    faces = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype("float32")
+    inference = model(faces, training=False).numpy()
+    models.set_fine_tuning(model, 0)  # batch norm still frozen: same outputs in training mode
+    np.testing.assert_allclose(model(faces, training=True).numpy(), inference, atol=1e-5)
+    models.set_fine_tuning(model, 0, batch_norm=True)
+    base = base_of(model)
+    assert all(layer.trainable for layer in base.layers
+               if type(layer).__name__ == "BatchNormalization")
+    # batch statistics of these 8 faces instead of ImageNet's: different outputs
+    assert np.abs(model(faces, training=True).numpy() - inference).max() > 1e-3
