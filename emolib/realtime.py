@@ -31,6 +31,7 @@ import numpy as np
 
 from emolib import CLASS_NAMES
 from emolib.errors import DataNotFoundError, EmolibError
+from emolib.export import int8_companion
 from emolib.paths import outputs_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
@@ -86,12 +87,6 @@ def resolve_model_path(model_path: str | os.PathLike = "") -> tuple[Path, str]:
 
 
 BACKENDS = ("auto", "keras", "tflite")
-
-
-def int8_companion(path: str | os.PathLike) -> Path:
-    """Where the int8 TFLite copy of a ``.keras`` model lives: ``<stem>-int8.tflite`` beside it."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}-int8.tflite")
 
 
 class EmotionClassifier:

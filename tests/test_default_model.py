@@ -42,9 +42,9 @@ def test_default_model_scores_what_its_metrics_say(fer2013_path):
 
 
 def _int8_copy():
-    from emolib import export, realtime
+    from emolib import export
 
-    path = realtime.int8_companion(models.DEFAULT_MODEL)
+    path = export.int8_companion(models.DEFAULT_MODEL)
     assert path.exists(), f"{path} is missing: notebook 02's ship step writes it"
     return export.TFLiteModel(path)
 

@@ -246,3 +246,50 @@ def test_tflite_model_errors_name_the_file(tmp_path):
     junk.write_bytes(b"not a flatbuffer")
     with pytest.raises(EmolibError, match="junk.tflite"):
         export.TFLiteModel(junk)
+
+
+def _finished_run(directory):
+    """A run folder as ``training.save_run`` leaves it: model.keras and metrics.json."""
+    import json
+
+    directory.mkdir()
+    model = tiny_emonet()
+    model.save(directory / "model.keras")
+    (directory / "metrics.json").write_text(json.dumps({"run": "tiny", "test": {"accuracy": 0.5}}))
+    return model
+
+
+def test_ship_writes_the_model_its_int8_copy_and_scored_metrics(tmp_path):
+    import json
+
+    model = _finished_run(tmp_path / "run")
+    destination = tmp_path / "assets" / "tiny.keras"
+    faces, labels = random_faces(40, seed=4), np.arange(40) % NUM_CLASSES
+    shipped = export.ship(tmp_path / "run", calibration_images=faces, val=(faces, labels),
+                          test=(faces[:30], labels[:30]), destination=destination)
+    written = json.loads(destination.with_suffix(".json").read_text())
+    assert written == shipped and written["run"] == "tiny"  # the run's metrics are kept
+    int8 = written["int8_tflite"]
+    assert int8["file"] == "tiny-int8.tflite" and int8["val"]["n"] == 40 and int8["test"]["n"] == 30
+    assert int8["bytes"] == (tmp_path / "assets" / "tiny-int8.tflite").stat().st_size
+    expected = model.predict(faces.astype(np.float32), verbose=0)
+    np.testing.assert_allclose(models.load_model(destination).predict(faces, verbose=0), expected,
+                               atol=1e-5)
+    assert sorted(p.name for p in destination.parent.iterdir()) == [
+        "tiny-int8.tflite", "tiny.json", "tiny.keras"]
+
+
+def test_ship_refuses_an_unfinished_run_and_leaves_the_shipped_files_alone(tmp_path):
+    destination = tmp_path / "assets" / "tiny.keras"
+    destination.parent.mkdir()
+    destination.write_bytes(b"the model shipped before")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmolibError, match="model.keras: not found"):
+        export.ship(tmp_path / "empty", calibration_images=random_faces(8), val=None, test=None,
+                    destination=destination)
+    _finished_run(tmp_path / "run")
+    with pytest.raises(ValueError, match="representative"):  # fails after staging began
+        export.ship(tmp_path / "run", calibration_images=random_faces(0), val=None, test=None,
+                    destination=destination)
+    assert destination.read_bytes() == b"the model shipped before"
+    assert [p.name for p in destination.parent.iterdir()] == ["tiny.keras"]

@@ -158,7 +158,7 @@ def test_a_model_without_an_int8_copy_runs_in_keras_and_backends_are_checked(mod
     copy = tmp_path / "tiny.keras"
     copy.write_bytes(model_file.read_bytes())
     faces = np.random.default_rng(0).integers(0, 256, (20, 48, 48, 1)).astype(np.uint8)
-    lite = export.to_tflite(models.load_model(copy), realtime.int8_companion(copy),
+    lite = export.to_tflite(models.load_model(copy), export.int8_companion(copy),
                             quantization="int8", representative_images=faces)
     assert lite.name == "tiny-int8.tflite"
     assert realtime.EmotionClassifier(str(copy)).backend == "tflite"
