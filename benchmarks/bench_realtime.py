@@ -12,7 +12,7 @@ the annotated frame. ``fer`` is optional and only for this comparison: install i
 benchmark environment with ``pip install --no-deps fer`` (it needs OpenCV 4.x, which emolib
 pins); without it the fer column is skipped with a message. Results are printed and written to
 ``outputs/benchmarks/realtime.json``. Frames are generated from the bundled sample face
-(``realtime.sample_frames``) on a textured background, so every run sees the same pixels.
+(``sources.sample_frames``) on a textured background, so every run sees the same pixels.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-fer", action="store_true", help="skip the fer package")
     args = parser.parse_args(argv)
 
-    from emolib import models, paths, realtime
+    from emolib import models, paths, realtime, sources
     from emolib.errors import EmolibError
 
     try:
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     print(classifiers["auto"].note, f"[backend {classifiers['auto'].backend}]")
     if classifiers["auto"].backend != "keras":
         classifiers["keras"] = realtime.EmotionClassifier(model, backend="keras")
-    cases = {faces: list(realtime.sample_frames(args.frames, faces=faces)) for faces in (1, 3)}
+    cases = {faces: list(sources.sample_frames(args.frames, faces=faces)) for faces in (1, 3)}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the start" if load else "")
 

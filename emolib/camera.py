@@ -336,9 +336,9 @@ class WebcamDemo:
             self.process_frame(frame, "browser camera")
 
     def _start_kernel_camera(self) -> None:
-        from emolib import realtime
+        from emolib import sources
 
-        if not realtime.kernel_camera_available(0):
+        if not sources.kernel_camera_available(0):
             self._say("no camera on the kernel's machine (cv2.VideoCapture(0) gives no frames); "
                       "choose the browser camera, or run notebook 05 headless on a video",
                       error=True)

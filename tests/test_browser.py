@@ -80,13 +80,13 @@ def lab(tmp_path_factory):
     reason = _requirements()
     if reason:
         pytest.skip(reason)
-    from emolib import models, realtime
+    from emolib import models, sources
 
     folder = tmp_path_factory.mktemp("lab")
     model_path = folder / "tiny.keras"
     models.build_emonet(widths=(8, 16, 16, 16), dense_units=8).save(model_path)
     notebook = _test_notebook(folder, model_path)
-    camera_video = write_y4m(folder / "faces.y4m", realtime.sample_frames(120, faces=1))
+    camera_video = write_y4m(folder / "faces.y4m", sources.sample_frames(120, faces=1))
     port, token = _free_port(), uuid.uuid4().hex
     env = {**os.environ, "EMOLIB_OUTPUTS": str(folder / "outputs"), "TF_CPP_MIN_LOG_LEVEL": "2",
            "JUPYTER_CONFIG_DIR": str(folder / "jupyter-config")}

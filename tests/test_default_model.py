@@ -52,11 +52,11 @@ def _int8_copy():
 def test_the_int8_copy_is_small_and_agrees_with_the_shipped_model_on_a_real_face():
     import cv2
 
-    from emolib import realtime
+    from emolib import sources
 
     lite = _int8_copy()
     assert lite.size_bytes <= 2 * 1024 * 1024
-    gray = cv2.imread(str(realtime.SAMPLE_FACE), cv2.IMREAD_GRAYSCALE)
+    gray = cv2.imread(str(sources.SAMPLE_FACE), cv2.IMREAD_GRAYSCALE)
     face = cv2.resize(gray, (48, 48), interpolation=cv2.INTER_AREA)[None, :, :, None]
     faces = np.concatenate([face, face[:, :, ::-1]])  # the face and its mirror image
     keras_probabilities = models.load_model().predict(faces, verbose=0)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from emolib import CLASS_NAMES, cli, realtime
+from emolib import CLASS_NAMES, cli, realtime, sources
 from emolib.errors import DataNotFoundError, EmolibError
 
 
@@ -42,7 +42,7 @@ def clip(tmp_path_factory):
     """A 12-frame mp4 with three faces."""
     path = tmp_path_factory.mktemp("clip") / "three_faces.mp4"
     with realtime.VideoWriter(path, fps=10) as writer:
-        for frame in realtime.sample_frames(12, faces=3):
+        for frame in sources.sample_frames(12, faces=3):
             writer.write(frame)
     return path
 
@@ -64,7 +64,7 @@ def read_video_frames(path):
 # --------------------------------------------------------------------------- pipeline
 
 def test_pipeline_finds_the_sample_face_and_returns_probabilities_and_an_annotated_frame(pipeline):
-    frames = list(realtime.sample_frames(8, faces=1))
+    frames = list(sources.sample_frames(8, faces=1))
     results = [pipeline.process(frame) for frame in frames]
     assert all(len(result.faces) == 1 for result in results)
     face = results[-1].faces[0]
@@ -83,7 +83,7 @@ def test_all_faces_of_a_frame_are_classified_in_one_batched_call(pipeline):
     calls = []
     forward = pipeline.classifier._forward
     pipeline.classifier._forward = lambda batch: calls.append(len(batch)) or forward(batch)
-    frames = list(realtime.sample_frames(6, faces=3))
+    frames = list(sources.sample_frames(6, faces=3))
     results = [pipeline.process(frame) for frame in frames]
     assert [len(result.faces) for result in results] == [3] * 6
     assert calls == [3] * 6  # one call per frame, never one per face
@@ -91,17 +91,17 @@ def test_all_faces_of_a_frame_are_classified_in_one_batched_call(pipeline):
 
 def test_between_full_scans_the_detector_follows_the_faces_it_found(classifier):
     pipeline = realtime.Pipeline(classifier, detect_every=4)
-    results = [pipeline.process(frame) for frame in realtime.sample_frames(9, faces=1)]
+    results = [pipeline.process(frame) for frame in sources.sample_frames(9, faces=1)]
     assert [result.full_scan for result in results] == [True, False, False, False] * 2 + [True]
     assert all(len(result.faces) == 1 for result in results)
     always = realtime.Pipeline(classifier, detect_every=1)
-    assert all(always.process(frame).full_scan for frame in realtime.sample_frames(3))
+    assert all(always.process(frame).full_scan for frame in sources.sample_frames(3))
 
 
 def test_smoothing_keeps_the_label_from_flickering(classifier):
     happy = np.eye(len(CLASS_NAMES), dtype=np.float32)[CLASS_NAMES.index("happy")] * 0.55 + 0.45 / 7
     sad = np.eye(len(CLASS_NAMES), dtype=np.float32)[CLASS_NAMES.index("sad")] * 0.55 + 0.45 / 7
-    frames = list(realtime.sample_frames(8, faces=1))
+    frames = list(sources.sample_frames(8, faces=1))
 
     def labels(smoothing):
         pipeline = realtime.Pipeline(classifier, smoothing=smoothing)
@@ -188,7 +188,7 @@ def test_default_model_falls_back_to_the_newest_trained_run(tmp_path, monkeypatc
 def test_record_writes_an_annotated_mp4_and_a_per_frame_csv(pipeline, tmp_path):
     import pandas as pd
 
-    pipeline.process(next(realtime.sample_frames(1)))  # a used pipeline: record starts afresh
+    pipeline.process(next(sources.sample_frames(1)))  # a used pipeline: record starts afresh
     summary = realtime.record("sample", pipeline=pipeline, output_dir=tmp_path, max_frames=10)
     assert summary["kind"] == "sample" and "generated sample video" in summary["source"]
     assert summary["frames"] == 10 and summary["frames_with_faces"] == 10
@@ -212,7 +212,7 @@ def test_record_writes_a_gif_and_defaults_to_outputs_webcam(pipeline):
 
 
 def test_a_video_file_source_gives_its_frames(clip):
-    source = realtime.open_source(clip)
+    source = sources.open_source(clip)
     assert source.kind == "video" and "640x480" in source.description
     assert len(list(source)) == 12
 
@@ -220,11 +220,11 @@ def test_a_video_file_source_gives_its_frames(clip):
 def test_an_image_folder_skips_unreadable_files_and_says_so(tmp_path):
     import cv2
 
-    frames = list(realtime.sample_frames(2))
+    frames = list(sources.sample_frames(2))
     for index, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"{index}.png"), frame)
     (tmp_path / "2.jpg").write_bytes(b"not a jpeg")
-    source = realtime.open_source(tmp_path)
+    source = sources.open_source(tmp_path)
     assert source.kind == "images" and len(list(source)) == 2
     assert any("2.jpg" in note for note in source.notes)
 
@@ -237,34 +237,34 @@ def test_a_broken_video_file_gives_a_clear_error(tmp_path, content, message):
     path = tmp_path / "broken.mp4"
     path.write_bytes(content)
     with pytest.raises(EmolibError, match=message):
-        realtime.open_source(path)
+        sources.open_source(path)
 
 
 def test_missing_and_empty_sources_give_clear_errors(tmp_path):
     with pytest.raises(EmolibError, match="no such file or folder"):
-        realtime.open_source(tmp_path / "nothing.mp4")
+        sources.open_source(tmp_path / "nothing.mp4")
     with pytest.raises(EmolibError, match="no images"):
-        realtime.open_source(tmp_path)
+        sources.open_source(tmp_path)
 
 
 def test_without_a_camera_the_source_falls_back_and_says_why(monkeypatch):
-    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: False)
+    monkeypatch.setattr(sources, "kernel_camera_available", lambda index=0: False)
 
     def no_data(data_source=None, **kwargs):
         raise DataNotFoundError("FER-2013 not found")
 
-    monkeypatch.setattr(realtime, "fer2013_source", no_data)
-    source = realtime.open_source("camera")
+    monkeypatch.setattr(sources, "fer2013_source", no_data)
+    source = sources.open_source("camera")
     assert source.kind == "sample"
     assert source.notes[0].startswith("no camera 0") and "FER-2013 not found" in source.notes[1]
-    assert realtime.open_source("").kind == "sample"
+    assert sources.open_source("").kind == "sample"
     with pytest.raises(EmolibError, match="no camera 0"):
-        realtime.open_source("camera", fallback=False)
+        sources.open_source("camera", fallback=False)
 
 
 def test_fer2013_montage_tiles_faces_and_holds_each_for_some_frames():
     faces = np.stack([np.full((48, 48), 20 * i, np.uint8) for i in range(12)])
-    frames = list(realtime.fer2013_frames(faces, grid=(3, 2), hold=3))
+    frames = list(sources.fer2013_frames(faces, grid=(3, 2), hold=3))
     assert len(frames) == 6 and frames[0].shape == (480, 640, 3)
     assert np.array_equal(frames[0], frames[2]) and not np.array_equal(frames[2], frames[3])
     assert frames[0][120, 106, 0] == 0 and frames[0][360, 533, 0] == 100  # slots 0 and 5
@@ -276,7 +276,7 @@ def test_predict_json_gives_one_line_per_image_and_per_video_frame(capsys, model
     import cv2
 
     photo = tmp_path / "face.jpg"
-    cv2.imwrite(str(photo), next(realtime.sample_frames(1)))
+    cv2.imwrite(str(photo), next(sources.sample_frames(1)))
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 90, np.uint8))
     status = cli.main(["predict", str(photo), str(blank), str(clip), "--model", str(model_file),
@@ -343,7 +343,7 @@ def test_browser_frames_are_shown_and_every_frame_is_acknowledged(demo):
     demo.start()
     assert browser.running and demo.stop_button.disabled is False
     placeholder = demo.image.value
-    frame = next(realtime.sample_frames(1))
+    frame = next(sources.sample_frames(1))
     browser._on_custom_message(browser, {"type": "frame", "id": 1}, [jpeg(frame)])
     browser._on_custom_message(browser, {"type": "frame", "id": 2}, [memoryview(b"garbage")])
     browser._on_custom_message(browser, {"type": "frame", "id": 3},
@@ -364,7 +364,7 @@ def test_camera_errors_are_shown_and_the_demo_can_start_again(demo, monkeypatch)
     browser.running = False  # what the browser does after an error
     assert "camera permission denied" in demo.status.value
     assert demo.start_button.disabled is False and demo.stop_button.disabled is True
-    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: False)
+    monkeypatch.setattr(sources, "kernel_camera_available", lambda index=0: False)
     demo.camera_choice.value = "kernel"
     demo.start()
     assert "no camera on the kernel" in demo.status.value
@@ -378,7 +378,7 @@ def test_the_kernel_camera_runs_in_a_thread_and_stop_ends_it(demo, monkeypatch):
 
     class FakeCapture:
         def __init__(self, index):
-            self.frames = realtime.sample_frames(10_000)
+            self.frames = sources.sample_frames(10_000)
 
         def isOpened(self):
             return True
@@ -390,7 +390,7 @@ def test_the_kernel_camera_runs_in_a_thread_and_stop_ends_it(demo, monkeypatch):
         def release(self):
             pass
 
-    monkeypatch.setattr(realtime, "kernel_camera_available", lambda index=0: True)
+    monkeypatch.setattr(sources, "kernel_camera_available", lambda index=0: True)
     monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
     demo.camera_choice.value = "kernel"
     demo.start()  # returns at once: the loop runs in a thread, so the Stop button still works
