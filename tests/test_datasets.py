@@ -84,7 +84,8 @@ def test_any_folder_aliases_unknown_classes_sizes_and_seeded_split(tmp_path):
     assert set(np.bincount(data.labels)) == {6}
     assert "seeded stratified 80/10/10" in data.split_note and "seed=3" in data.split_note
     assert set(data.splits) == {"train", "val", "test"}
-    again = datasets.load(root, progress=False, seed=3, use_cache=False)
+    with pytest.warns(datasets.EmolibWarning, match="contempt"):  # said again on every load
+        again = datasets.load(root, progress=False, seed=3, use_cache=False)
     np.testing.assert_array_equal(data.splits, again.splits)
 
 
