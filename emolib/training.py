@@ -60,26 +60,49 @@ def make_augmenter(strength: float = 1.0, seed: int = 0):
     ], name="augment")
 
 
+def teacher_targets(teacher, images: np.ndarray, temperature: float = 2.0,
+                    batch_size: int = 256) -> np.ndarray:
+    """Soft labels for distillation: ``teacher``'s probabilities on ``images``, softened.
+
+    ``temperature`` > 1 flattens them (``p ** (1/T)``, renormalised) so the wrong-but-close
+    classes the teacher sees (fear vs surprise, say) carry weight in the student's targets.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    probabilities = teacher.predict(images, batch_size=batch_size, verbose=0).astype(np.float64)
+    logits = np.log(np.clip(probabilities, 1e-8, 1.0)) / temperature
+    soft = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64,
-                 training: bool = False, augment: bool = False, seed: int = 0):
+                 training: bool = False, augment: bool = False, seed: int = 0,
+                 soft_labels: np.ndarray | None = None, soft_weight: float = 0.5):
     """A ``tf.data`` pipeline over cached arrays: shuffle, batch, augment, one-hot, prefetch.
 
     Images stay uint8 until the batch is formed (a quarter of the memory traffic of float32).
+    With ``soft_labels`` (n x 7, e.g. from ``teacher_targets``) each target is
+    ``(1 - soft_weight) * one_hot + soft_weight * soft_label``: distillation.
     """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    if soft_labels is not None and len(soft_labels) != len(labels):
+        raise ValueError(f"{len(soft_labels)} soft labels for {len(labels)} images")
+    soft = (np.zeros((len(labels), len(CLASS_NAMES)), np.float32) if soft_labels is None
+            else np.asarray(soft_labels, np.float32))
+    weight = float(soft_weight) if soft_labels is not None else 0.0
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32), soft))
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     augmenter = make_augmenter(seed=seed) if (training and augment) else None
 
-    def prepare(x, y):
+    def prepare(x, y, s):
         x = tf.cast(x, tf.float32)
         if augmenter is not None:
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
-        return x, tf.one_hot(y, len(CLASS_NAMES))
+        return x, (1.0 - weight) * tf.one_hot(y, len(CLASS_NAMES)) + weight * s
 
     return dataset.map(prepare, num_parallel_calls=autotune).prefetch(autotune)
 
@@ -136,8 +159,12 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           warmup_epochs: int = 1, label_smoothing: float = 0.1, weight_decay: float = 0.0,
           augment: bool = True, class_weight: dict | None = None,
           early_stopping_patience: int | None = None, tensorboard: bool = False,
-          seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None) -> Run:
+          seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
+          soft_labels: np.ndarray | None = None, soft_weight: float = 0.5) -> Run:
     """Fit ``model`` on ``train_data`` = (x, y), selecting the best epoch on ``val_data``.
+
+    ``soft_labels`` (one row per training image) turns it into distillation, see
+    ``make_dataset``; the selection on ``val_data`` still uses the true labels.
 
     Callbacks: best checkpoint on val accuracy, CSV log, resume (``BackupAndRestore``),
     optional early stopping and TensorBoard. The learning-rate schedule is part of the optimizer
@@ -156,7 +183,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     resumed_from = len(previous.get("epoch", []))
 
     train_ds = make_dataset(*train_data, batch_size=batch_size, training=True, augment=augment,
-                            seed=seed)
+                            seed=seed, soft_labels=soft_labels, soft_weight=soft_weight)
     val_ds = make_dataset(*val_data, batch_size=256)
     steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
     with (strategy or tf.distribute.get_strategy()).scope():
@@ -187,7 +214,8 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
                   "schedule": schedule, "warmup_epochs": warmup_epochs,
                   "label_smoothing": label_smoothing, "weight_decay": weight_decay,
                   "augment": augment, "class_weight": bool(class_weight),
-                  "early_stopping_patience": early_stopping_patience, "seed": seed}
+                  "early_stopping_patience": early_stopping_patience, "seed": seed,
+                  "distillation_weight": soft_weight if soft_labels is not None else 0.0}
     return Run(run_name, run_dir, best_model, history, parameters, wall_time, resumed_from)
 
 

@@ -85,6 +85,51 @@ def test_pipeline_batches_one_hot_and_keeps_pixel_range():
     np.testing.assert_array_equal(plain[0].numpy(), images.astype(np.float32))
 
 
+class FixedTeacher:
+    """Stands in for a Keras model: the same probabilities for every image."""
+
+    def __init__(self, probabilities):
+        self.probabilities = np.asarray(probabilities, np.float32)
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return np.repeat(self.probabilities[None], len(images), axis=0)
+
+
+def test_teacher_targets_soften_but_keep_the_teachers_ranking():
+    images, _ = toy_data(5)
+    teacher = FixedTeacher([0.7, 0.2, 0.05, 0.02, 0.01, 0.01, 0.01])
+    same = training.teacher_targets(teacher, images, temperature=1.0)
+    np.testing.assert_allclose(same, teacher.predict(images), atol=1e-6)
+    soft = training.teacher_targets(teacher, images, temperature=2.0)
+    np.testing.assert_allclose(soft.sum(axis=1), 1, atol=1e-6)
+    assert soft[0, 0] < 0.7 and soft[0, 1] > 0.2  # flatter
+    assert list(np.argsort(-soft[0])[:3]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="temperature"):
+        training.teacher_targets(teacher, images, temperature=0)
+
+
+def test_distillation_targets_mix_labels_and_soft_labels():
+    images, labels = toy_data(10)
+    soft = np.full((10, 7), 1 / 7, np.float32)
+    _, y = next(iter(training.make_dataset(images, labels, batch_size=10, soft_labels=soft,
+                                           soft_weight=0.25)))
+    expected = 0.75 * np.eye(7)[labels] + 0.25 / 7
+    np.testing.assert_allclose(y.numpy(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="3 soft labels for 10 images"):
+        training.make_dataset(images, labels, soft_labels=soft[:3])
+
+
+def test_distillation_trains_and_is_recorded():
+    images, labels = toy_data(64)
+    soft = np.eye(7, dtype=np.float32)[labels]
+    run = training.train(tiny_emonet(), (images, labels), (images, labels), run_name="kd",
+                         epochs=1, augment=False, verbose=0, soft_labels=soft, soft_weight=0.3)
+    assert run.parameters["distillation_weight"] == 0.3
+    plain = training.train(tiny_emonet(), (images, labels), (images, labels), run_name="plain",
+                           epochs=1, augment=False, verbose=0)
+    assert plain.parameters["distillation_weight"] == 0.0
+
+
 def test_balanced_class_weight_favours_rare_classes():
     weights = training.balanced_class_weight(np.array([0] * 100 + [1] * 25 + list(range(2, 7))))
     assert weights[0] == pytest.approx(1.0) and weights[1] == pytest.approx(2.0)
