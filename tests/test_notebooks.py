@@ -102,3 +102,19 @@ def test_notebook_runs_with_quick_profile(notebook, fer2013_path, monkeypatch):
               if o.output_type == "error"]
     assert not errors
     assert executed[0].parent.name == "quick" and executed[0].parent.parent.name == "notebooks"
+
+
+@pytest.mark.slow
+def test_transfer_notebook_distils_into_a_tagged_run(fer2013_path, monkeypatch):
+    from emolib.paths import outputs_dir
+
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    runner.run("quick", ["03"], {"teacher": "emonet", "run_tag": "kd", "augment": False,
+                                 "run_experiment": False}, tag="kd")
+    runs = outputs_dir("runs")
+    assert not (runs / "quick-mobilenet_v2").exists()  # the profile's own run is left alone
+    metrics = json.loads((runs / "quick-mobilenet_v2-kd" / "metrics.json").read_text())
+    assert metrics["parameters"]["teacher"] == "emonet"
+    assert metrics["parameters"]["distillation_weight"] == 0.5
+    assert metrics["parameters"]["augment"] is False
+    assert 0 <= metrics["test"]["accuracy"] <= 1
