@@ -87,22 +87,25 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
-    if soft_labels is not None and len(soft_labels) != len(labels):
-        raise ValueError(f"{len(soft_labels)} soft labels for {len(labels)} images")
-    soft = (np.zeros((len(labels), len(CLASS_NAMES)), np.float32) if soft_labels is None
-            else np.asarray(soft_labels, np.float32))
-    weight = float(soft_weight) if soft_labels is not None else 0.0
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32), soft))
+    columns = (images, labels.astype(np.int32))
+    if soft_labels is not None:
+        if len(soft_labels) != len(labels):
+            raise ValueError(f"{len(soft_labels)} soft labels for {len(labels)} images")
+        columns += (np.asarray(soft_labels, np.float32),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     augmenter = make_augmenter(seed=seed) if (training and augment) else None
 
-    def prepare(x, y, s):
+    def prepare(x, y, soft=None):
         x = tf.cast(x, tf.float32)
         if augmenter is not None:
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
-        return x, (1.0 - weight) * tf.one_hot(y, len(CLASS_NAMES)) + weight * s
+        target = tf.one_hot(y, len(CLASS_NAMES))
+        if soft is not None:
+            target = (1.0 - soft_weight) * target + soft_weight * soft
+        return x, target
 
     return dataset.map(prepare, num_parallel_calls=autotune).prefetch(autotune)
 
