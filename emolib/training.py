@@ -66,23 +66,33 @@ def teacher_targets(teacher, images: np.ndarray, temperature: float = 2.0,
 
     ``temperature`` > 1 flattens them (``p ** (1/T)``, renormalised) so the wrong-but-close
     classes the teacher sees (fear vs surprise, say) carry weight in the student's targets.
+    These are fixed targets for the un-augmented images; ``make_dataset(teacher=...)`` instead
+    asks the teacher about each augmented batch as the student sees it.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    _check_temperature(temperature)
     probabilities = teacher.predict(images, batch_size=batch_size, verbose=0).astype(np.float64)
     logits = np.log(np.clip(probabilities, 1e-8, 1.0)) / temperature
     soft = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def _check_temperature(temperature: float):
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64,
                  training: bool = False, augment: bool = False, seed: int = 0,
-                 soft_labels: np.ndarray | None = None, soft_weight: float = 0.5):
+                 soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
+                 teacher=None, temperature: float = 2.0):
     """A ``tf.data`` pipeline over cached arrays: shuffle, batch, augment, one-hot, prefetch.
 
     Images stay uint8 until the batch is formed (a quarter of the memory traffic of float32).
     With ``soft_labels`` (n x 7, e.g. from ``teacher_targets``) each target is
-    ``(1 - soft_weight) * one_hot + soft_weight * soft_label``: distillation.
+    ``(1 - soft_weight) * one_hot + soft_weight * soft_label``: distillation. With ``teacher``
+    (a model taking the same raw images) the soft label is instead the teacher's softened
+    prediction on the very (augmented) batch the student trains on, a consistent teacher that
+    has not memorised these views.
     """
     import tensorflow as tf
 
@@ -91,18 +101,26 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
     if soft_labels is not None:
         if len(soft_labels) != len(labels):
             raise ValueError(f"{len(soft_labels)} soft labels for {len(labels)} images")
+        if teacher is not None:
+            raise ValueError("give soft_labels or a teacher, not both")
         columns += (np.asarray(soft_labels, np.float32),)
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     augmenter = make_augmenter(seed=seed) if (training and augment) else None
+    if teacher is not None:
+        _check_temperature(temperature)
 
     def prepare(x, y, soft=None):
         x = tf.cast(x, tf.float32)
         if augmenter is not None:
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
         target = tf.one_hot(y, len(CLASS_NAMES))
+        if teacher is not None:
+            logits = tf.math.log(tf.clip_by_value(
+                tf.cast(teacher(x, training=False), tf.float32), 1e-8, 1.0)) / temperature
+            soft = tf.nn.softmax(logits)
         if soft is not None:
             target = (1.0 - soft_weight) * target + soft_weight * soft
         return x, target
@@ -163,11 +181,12 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           augment: bool = True, class_weight: dict | None = None,
           early_stopping_patience: int | None = None, tensorboard: bool = False,
           seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
-          soft_labels: np.ndarray | None = None, soft_weight: float = 0.5) -> Run:
+          soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
+          teacher=None, temperature: float = 2.0) -> Run:
     """Fit ``model`` on ``train_data`` = (x, y), selecting the best epoch on ``val_data``.
 
-    ``soft_labels`` (one row per training image) turns it into distillation, see
-    ``make_dataset``; the selection on ``val_data`` still uses the true labels.
+    ``soft_labels`` (one row per training image) or a ``teacher`` model turn it into
+    distillation, see ``make_dataset``; the selection on ``val_data`` still uses the true labels.
 
     Callbacks: best checkpoint on val accuracy, CSV log, resume (``BackupAndRestore``),
     optional early stopping and TensorBoard. The learning-rate schedule is part of the optimizer
@@ -186,7 +205,8 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     resumed_from = len(previous.get("epoch", []))
 
     train_ds = make_dataset(*train_data, batch_size=batch_size, training=True, augment=augment,
-                            seed=seed, soft_labels=soft_labels, soft_weight=soft_weight)
+                            seed=seed, soft_labels=soft_labels, soft_weight=soft_weight,
+                            teacher=teacher, temperature=temperature)
     val_ds = make_dataset(*val_data, batch_size=256)
     steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
     with (strategy or tf.distribute.get_strategy()).scope():
@@ -212,13 +232,16 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
               class_weight=class_weight, verbose=verbose, shuffle=False)  # tf.data shuffles
     wall_time = time.perf_counter() - start
     history = _read_log(log_file)
+    distilling = soft_labels is not None or teacher is not None
     best_model = keras.models.load_model(best_file, compile=False) if best_file.exists() else model
     parameters = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                   "schedule": schedule, "warmup_epochs": warmup_epochs,
                   "label_smoothing": label_smoothing, "weight_decay": weight_decay,
                   "augment": augment, "class_weight": bool(class_weight),
                   "early_stopping_patience": early_stopping_patience, "seed": seed,
-                  "distillation_weight": soft_weight if soft_labels is not None else 0.0}
+                  "distillation_weight": soft_weight if distilling else 0.0,
+                  "distillation": ("online" if teacher is not None
+                                   else "fixed" if soft_labels is not None else None)}
     return Run(run_name, run_dir, best_model, history, parameters, wall_time, resumed_from)
 
 

@@ -119,15 +119,51 @@ def test_distillation_targets_mix_labels_and_soft_labels():
         training.make_dataset(images, labels, soft_labels=soft[:3])
 
 
+def pixel_teacher(seed=0):
+    """A small Keras model whose probabilities depend on every pixel (so on the augmentation)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((48, 48, 1))
+    x = layers.Rescaling(1 / 255)(layers.Flatten()(inputs))
+    return keras.Model(inputs, layers.Dense(7, activation="softmax")(x))
+
+
+def test_online_teacher_labels_the_augmented_view_the_student_sees():
+    images, labels = toy_data(16)
+    teacher = pixel_teacher()
+    dataset = training.make_dataset(images, labels, batch_size=16, training=True, augment=True,
+                                    teacher=teacher, temperature=2.0, soft_weight=0.4)
+    x, y = next(iter(dataset))
+    assert not np.allclose(x.numpy(), images.astype(np.float32))  # augmented
+    probabilities = teacher.predict(x.numpy(), verbose=0).astype(np.float64)
+    soft = np.sqrt(probabilities) / np.sqrt(probabilities).sum(axis=1, keepdims=True)  # T = 2
+    one_hot = np.zeros((16, 7))
+    one_hot[np.arange(16), y.numpy().argmax(axis=1)] = 1  # shuffled: recover each row's label
+    np.testing.assert_allclose(y.numpy(), 0.6 * one_hot + 0.4 * soft, atol=1e-5)
+    with pytest.raises(ValueError, match="not both"):
+        training.make_dataset(images, labels, teacher=teacher, soft_labels=np.ones((16, 7)))
+    with pytest.raises(ValueError, match="temperature"):
+        training.make_dataset(images, labels, teacher=teacher, temperature=-1)
+
+
 def test_distillation_trains_and_is_recorded():
     images, labels = toy_data(64)
     soft = np.eye(7, dtype=np.float32)[labels]
     run = training.train(tiny_emonet(), (images, labels), (images, labels), run_name="kd",
                          epochs=1, augment=False, verbose=0, soft_labels=soft, soft_weight=0.3)
     assert run.parameters["distillation_weight"] == 0.3
+    assert run.parameters["distillation"] == "fixed"
+    online = training.train(tiny_emonet(), (images, labels), (images, labels), run_name="kd-online",
+                            epochs=1, augment=True, verbose=0, teacher=pixel_teacher(),
+                            soft_weight=0.3)
+    assert online.parameters["distillation"] == "online"
+    assert online.parameters["distillation_weight"] == 0.3
     plain = training.train(tiny_emonet(), (images, labels), (images, labels), run_name="plain",
                            epochs=1, augment=False, verbose=0)
     assert plain.parameters["distillation_weight"] == 0.0
+    assert plain.parameters["distillation"] is None
 
 
 def test_balanced_class_weight_favours_rare_classes():
