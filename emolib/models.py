@@ -94,7 +94,8 @@ def mobilenet_base(alpha: float = 0.35, input_size: int = 96, weights: str | Non
     ``weights="imagenet"`` takes the normal Keras path (its cache, else a download), so any alpha
     works online. Offline, when Keras has only the 224-pixel file of this alpha in its cache (as
     on the dev machines and CI), those convolution weights are loaded at ``input_size`` (they do
-    not depend on it). When neither works, the error says which file to put where.
+    not depend on it); ``EMOLIB_OFFLINE=1`` goes there directly, without trying the download
+    first. When neither works, the error says which file to put where.
     """
     import keras
 
@@ -103,7 +104,10 @@ def mobilenet_base(alpha: float = 0.35, input_size: int = 96, weights: str | Non
     if weights != "imagenet":
         return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, include_top=False,
                                               weights=weights)
-    if input_size in _KERAS_SIZES:
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    exact_name = MOBILENET_URL.format(alpha=alpha_name, size=input_size).rsplit("/", 1)[1]
+    skip_exact = os.environ.get("EMOLIB_OFFLINE") and not (cache / exact_name).exists()
+    if input_size in _KERAS_SIZES and not skip_exact:
         try:
             return keras.applications.MobileNetV2(input_shape=shape, alpha=alpha,
                                                   include_top=False, weights="imagenet")
@@ -114,7 +118,6 @@ def mobilenet_base(alpha: float = 0.35, input_size: int = 96, weights: str | Non
         path = keras.utils.get_file(file_name, MOBILENET_URL.format(alpha=alpha_name, size=224),
                                     cache_subdir="models")
     except Exception:
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         raise EmolibError(
             f"MobileNetV2 ImageNet weights (alpha {alpha_name}) could not be downloaded or found: "
             f"put {file_name} into {cache}/ (dev machines: ../shared/models/keras/; "

@@ -66,6 +66,19 @@ def test_missing_weights_say_where_to_put_the_file(monkeypatch, tmp_path):
         models.mobilenet_base(alpha=0.5, input_size=100)
 
 
+def test_offline_mode_goes_straight_to_the_cached_file(mobilenet_weights, monkeypatch, capfd):
+    import keras
+
+    asked = []
+    real_get_file = keras.utils.get_file
+    monkeypatch.setattr(keras.utils, "get_file",
+                        lambda name, *a, **k: asked.append(name) or real_get_file(name, *a, **k))
+    models.mobilenet_base(alpha=0.35, input_size=96)  # EMOLIB_OFFLINE=1 (conftest)
+    assert asked == [mobilenet_weights.name]  # the cached 224 file, no attempt at the 96 one
+    captured = capfd.readouterr()
+    assert "Downloading" not in captured.out + captured.err
+
+
 def test_frozen_batch_norm_runs_in_inference_mode_unless_asked_to_learn(mobilenet_weights):
     model = models.build_mobilenet(alpha=0.35, input_size=96, dropout=0.0)
     faces = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype("float32")
