@@ -70,15 +70,21 @@ def teacher_targets(teacher, images: np.ndarray, temperature: float = 2.0,
     asks the teacher about each augmented batch as the student sees it.
     """
     _check_temperature(temperature)
-    probabilities = teacher.predict(images, batch_size=batch_size, verbose=0).astype(np.float64)
-    logits = np.log(np.clip(probabilities, 1e-8, 1.0)) / temperature
-    soft = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32)
+    probabilities = teacher.predict(images, batch_size=batch_size, verbose=0)
+    return np.asarray(_soften(probabilities, temperature))
 
 
 def _check_temperature(temperature: float):
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+
+
+def _soften(probabilities, temperature: float):
+    """``p ** (1/T)``, renormalised: a softmax of the log-probabilities over ``temperature``."""
+    import tensorflow as tf
+
+    probabilities = tf.clip_by_value(tf.cast(probabilities, tf.float32), 1e-8, 1.0)
+    return tf.nn.softmax(tf.math.log(probabilities) / temperature)
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64,
@@ -118,9 +124,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
         target = tf.one_hot(y, len(CLASS_NAMES))
         if teacher is not None:
-            logits = tf.math.log(tf.clip_by_value(
-                tf.cast(teacher(x, training=False), tf.float32), 1e-8, 1.0)) / temperature
-            soft = tf.nn.softmax(logits)
+            soft = _soften(teacher(x, training=False), temperature)
         if soft is not None:
             target = (1.0 - soft_weight) * target + soft_weight * soft
         return x, target
