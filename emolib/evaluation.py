@@ -300,3 +300,23 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, *, split: str,
     """Metrics of one model on one split, naming the split and the test-time augmentation."""
     probabilities = predict_proba(model, images, tta=tta)
     return {"split": split, "tta": tta, **classification_metrics(labels, probabilities)}
+
+
+def evaluate_model(model, val: tuple, test: tuple, *, tta_choices=TTA_CHOICES) -> dict:
+    """The one evaluation of a model: TTA chosen on val (PublicTest), then test (PrivateTest).
+
+    ``val`` and ``test`` are ``(images, labels)``. Every TTA in ``tta_choices`` is scored on val
+    and ``select_tta`` picks one (ties: the cheaper); test is scored plain and with that TTA, once.
+    Returns ``{"val", "val_tta", "test", "test_tta", "tta_chosen_on_val", "val_by_tta"}``.
+    """
+    (x_val, y_val), (x_test, y_test) = val, test
+    val_probabilities = {tta: predict_proba(model, x_val, tta=tta) for tta in tta_choices}
+    chosen = select_tta(y_val, val_probabilities)
+    val_scores = {tta: {"split": "val", "tta": tta, **classification_metrics(y_val, p)}
+                  for tta, p in val_probabilities.items()}
+    test_plain = evaluate(model, x_test, y_test, split="test")
+    test_chosen = (test_plain if chosen is None
+                   else evaluate(model, x_test, y_test, split="test", tta=chosen))
+    return {"val": val_scores[None], "val_tta": val_scores[chosen], "test": test_plain,
+            "test_tta": test_chosen, "tta_chosen_on_val": chosen,
+            "val_by_tta": {str(tta): round(s["accuracy"], 4) for tta, s in val_scores.items()}}
