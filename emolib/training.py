@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emolib import CLASS_NAMES, __version__
+from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 
 #: The seed project's recipe, kept as the baseline: no augmentation, Adam 1e-4, batch 64.
@@ -267,6 +268,10 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     import keras
     import tensorflow as tf
 
+    for name, (images, _) in (("train_data", train_data), ("val_data", val_data)):
+        if not len(images):  # refused before a run folder exists (tf.data would fail inside fit)
+            raise EmolibError(f"{run_name}: {name} holds no images; load a source with train "
+                              "and val splits (Dataset.split refuses an empty one)")
     run_dir = outputs_dir("runs", run_name)
     backup_dir, log_file, best_file = run_dir / "backup", run_dir / "log.csv", run_dir / "best.keras"
     resuming = backup_dir.exists() and any(backup_dir.iterdir())

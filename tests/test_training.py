@@ -239,3 +239,15 @@ def test_ablation_script_runs_an_arm_leaves_no_run_behind_and_summarises():
                             {**row, "arm": "full", "seed": 1, "best_val_accuracy": 0.62},
                             {**row, "best_val_accuracy": 0.55}])
     assert "| full | 2 | 61.0% (±1.0) |" in table and "| no batch norm | 1 | 55.0% | -6.0 |" in table
+
+
+def test_train_refuses_empty_data_before_creating_a_run_folder():
+    from emolib.errors import EmolibError
+    from emolib.paths import outputs_dir
+
+    empty = (np.zeros((0, 48, 48, 1), np.uint8), np.zeros(0, np.int64))
+    with pytest.raises(EmolibError, match="quick-empty: train_data holds no images"):
+        training.train(tiny_emonet(), empty, toy_data(8), run_name="quick-empty", epochs=1)
+    with pytest.raises(EmolibError, match="val_data holds no images"):
+        training.train(tiny_emonet(), toy_data(8), empty, run_name="quick-empty", epochs=1)
+    assert not outputs_dir("runs", "quick-empty", create=False).exists()
