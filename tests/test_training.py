@@ -251,3 +251,34 @@ def test_train_refuses_empty_data_before_creating_a_run_folder():
     with pytest.raises(EmolibError, match="val_data holds no images"):
         training.train(tiny_emonet(), toy_data(8), empty, run_name="quick-empty", epochs=1)
     assert not outputs_dir("runs", "quick-empty", create=False).exists()
+
+
+def test_face_augmentation_keeps_shape_and_range_and_changes_faces():
+    import tensorflow as tf
+
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 48, 48, 1)), tf.float32)
+    for kind in ("basic", "faces"):
+        out = training.make_augmenter(kind)(images, training=True).numpy()
+        assert out.shape == (32, 48, 48, 1)
+        assert out.min() >= 0 and out.max() <= 255
+        assert np.abs(out - images.numpy()).mean() > 5
+    np.testing.assert_array_equal(training.make_augmenter("faces")(images, training=False), images)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        training.make_augmenter("sepia")
+
+
+def test_affine_and_light_are_identity_at_zero_strength_and_bounded_otherwise():
+    import tensorflow as tf
+
+    images = np.zeros((64, 48, 48, 1), np.float32)
+    images[:, 20:28, 20:28] = 255.0  # a bright square in the middle
+    same = training.random_affine(tf.constant(images), 0.0, 0.0, 0.0).numpy()
+    np.testing.assert_allclose(same, images, atol=1e-3)
+    np.testing.assert_allclose(training.random_light(tf.constant(images), 0, 0, 0), images)
+    shifted = training.random_affine(tf.constant(images), 0.0, 0.0, 0.1).numpy()
+    ys, xs = np.mgrid[:48, :48]
+    weight = shifted[..., 0].sum(axis=(1, 2))
+    centre_x = (shifted[..., 0] * xs).sum(axis=(1, 2)) / weight
+    centre_y = (shifted[..., 0] * ys).sum(axis=(1, 2)) / weight
+    moves = np.hypot(centre_x - 23.5, centre_y - 23.5)
+    assert moves.max() <= 0.1 * 48 * np.sqrt(2) + 0.5 and moves.mean() > 0.5
