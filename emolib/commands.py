@@ -3,7 +3,21 @@
 ``REGISTRY`` lists functions that add a sub-parser; ``cli.build_parser`` calls each.
 """
 
+import argparse
+
 REGISTRY: list = []
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type for counts where 0 means all: refuses negatives and non-integers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use 0 (all) or a "
+                                         "positive count") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use 0 (all) or a positive count")
+    return value
 
 
 def add_evaluate(commands) -> None:
@@ -26,7 +40,7 @@ def add_evaluate(commands) -> None:
                           help="test-time augmentation (choose it on --split val, not on test)")
     evaluate.add_argument("--ensemble", action="store_true",
                           help="also score the averaged probabilities of all the models")
-    evaluate.add_argument("--max-images", type=int, default=0, metavar="N",
+    evaluate.add_argument("--max-images", type=non_negative_int, default=0, metavar="N",
                           help="a seeded random subset of N images (0 = all)")
     evaluate.add_argument("--no-latency", action="store_true", help="skip the latency timing")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -65,7 +79,7 @@ def add_predict(commands) -> None:
                          help="face detector (mtcnn needs pip install mtcnn)")
     predict.add_argument("--smoothing", type=float, default=0.6, metavar="S",
                          help="per-face smoothing over video frames, 0 (none) to <1 (default 0.6)")
-    predict.add_argument("--max-frames", type=int, default=0, metavar="N",
+    predict.add_argument("--max-frames", type=non_negative_int, default=0, metavar="N",
                          help="stop each video after N frames (0 = all)")
     predict.add_argument("--json", action="store_true",
                          help="one JSON object per line: per image, or per video frame")
@@ -79,7 +93,10 @@ def _predict(args) -> int:
     from emolib import realtime
     from emolib.errors import EmolibError
 
-    for path in args.paths:  # fail on a missing file before loading the model
+    for path in args.paths:  # fail on a folder or a missing file before loading the model
+        if Path(path).is_dir():
+            raise EmolibError(f"{path}: is a folder; pass the image or video files in it "
+                              f"(e.g. {path}/*.jpg)")
         if not Path(path).is_file():
             raise EmolibError(f"{path}: no such file; pass image or video files")
     pipeline = realtime.Pipeline(args.model, backend=args.backend, detector=args.detector,

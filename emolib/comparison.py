@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,12 +334,19 @@ def load_faces(source: str | os.PathLike, *, split: str | None = None, detect_fa
 
     from emolib import datasets
 
-    dataset = datasets.load(source, progress=progress)
+    if split not in (None, "all", *datasets.SPLITS):
+        raise EmolibError(f"unknown split {split!r}; use one of {', '.join(datasets.SPLITS)} "
+                          "or all")
+    if max_images < 0:
+        raise EmolibError(f"max_images={max_images}: use 0 (every image) or a positive count")
+    with warnings.catch_warnings():
+        if split in (None, "all"):  # every image is used: a split the source lacks is no matter
+            warnings.simplefilter("ignore", datasets.MissingSplitWarning)
+        dataset = datasets.load(source, progress=progress)
     if split in (None, "all"):
         keep = np.ones(len(dataset), dtype=bool)
         split = "all"
     else:
-        dataset.split(split)  # validates the name
         keep = dataset.splits == split
     index = np.flatnonzero(keep)
     if not len(index):

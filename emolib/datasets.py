@@ -11,51 +11,47 @@ here), ``test`` = PrivateTest (report here, once).
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import warnings
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from emolib import CLASS_NAMES
+from emolib import CLASS_NAMES, dataset_readers
+from emolib.dataset_readers import (  # noqa: F401  (re-exported: datasets.decode_image, ...)
+    CLASS_ALIASES, CSV_CLASS_ORDER, IMAGE_SIZE, decode_image, to_face_square)
 from emolib.errors import DataNotFoundError, EmolibError
 from emolib.paths import cache_dir, data_dir
 
-IMAGE_SIZE = 48
 SPLITS = ("train", "val", "test")
 #: Bumped whenever decoding changes, so old caches are not reused.
 LOADER_VERSION = 2
-
-#: The challenge CSV's label order (0..6) mapped to the canonical order of ``CLASS_NAMES``.
-CSV_CLASS_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-_DIR_TO_SPLIT = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val", "publictest": "val",
-    "test": "test", "testing": "test", "privatetest": "test",
+#: CSVs only: bumped when the CSV reader's splits changed (v2: rows without a Usage get a seeded
+#: split); kept apart from LOADER_VERSION so the image caches stay valid.
+CSV_READER_VERSION = 2
+#: What to do about a split a source lacks (Dataset.split refuses it, load warns about it).
+_MISSING_SPLIT_ADVICE = {
+    "train": "training needs train/<class>/ images (or Training rows in a CSV); add them, or only "
+             "evaluate this source (python -m emolib evaluate --data SOURCE --split all)",
+    "val": "add test/<class>/ images (val is drawn from them), or pass class folders without "
+           "train/ and test/ for a seeded 80/10/10 split",
+    "test": "add test/<class>/ images, or pass class folders without train/ and test/ for a "
+            "seeded 80/10/10 split",
 }
-#: Folder names seen in other emotion datasets (RAF-DB, CK+, AffectNet exports, photo folders).
-CLASS_ALIASES = {
-    "angry": "angry", "anger": "angry", "mad": "angry",
-    "disgust": "disgust", "disgusted": "disgust", "disgusting": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "smile": "happy",
-    "neutral": "neutral", "calm": "neutral",
-    "sad": "sad", "sadness": "sad", "unhappy": "sad",
-    "surprise": "surprise", "surprised": "surprise", "suprise": "surprise",
-}
-_IGNORED_NAMES = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 class EmolibWarning(UserWarning):
     """Something in the data was skipped or dropped; the message counts it and names examples."""
+
+
+class MissingSplitWarning(EmolibWarning):
+    """The source has no images of a split (``Dataset.split`` refuses it); evaluating every
+    image (``--split all``) ignores this one."""
 
 
 @dataclass
@@ -70,6 +66,7 @@ class Dataset:
     split_note: str = ""  #: how the splits were obtained (from file names, folders, or seeded)
     skipped: list = field(default_factory=list)  #: [(name, reason)] for files that were not images
     dropped: dict = field(default_factory=dict)  #: {folder name: count} for unknown classes
+    empty_folders: list = field(default_factory=list)  #: class folders without a single image
 
     class_names = CLASS_NAMES
 
@@ -77,11 +74,28 @@ class Dataset:
         return len(self.labels)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Images ``(n, 48, 48, 1)`` uint8 and labels of one split (train, val or test)."""
+        """Images ``(n, 48, 48, 1)`` uint8 and labels of one split (train, val or test).
+
+        An empty split is refused (EmolibError saying what the source has and what to do), so a
+        notebook stops before training on nothing or creating a run folder.
+        """
         if name not in SPLITS:
             raise EmolibError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
         mask = self.splits == name
+        if not mask.any():
+            raise EmolibError(self.missing_split_message(name))
         return self.images[mask][..., None], self.labels[mask]
+
+    def missing_split_message(self, name: str) -> str:
+        """One line: this source has no ``name`` images, what it has, and what to do."""
+        present = ", ".join(f"{split} {int(np.sum(self.splits == split))}" for split in SPLITS
+                            if np.any(self.splits == split))
+        if dataset_readers.SEEDED_SPLIT_NOTE in self.split_note:
+            advice = ("too few images per class for the seeded 80/10/10 split; add images, or "
+                      "only evaluate it (python -m emolib evaluate --data SOURCE --split all)")
+        else:
+            advice = _MISSING_SPLIT_ADVICE[name]
+        return f"{self.source}: no {name} images (it has {present or 'none'}); {advice}"
 
     def counts(self) -> dict:
         """``{split: {class: count}}`` for every split present."""
@@ -148,30 +162,42 @@ def load(source: str | os.PathLike | None = None, *, seed: int = 0, use_cache: b
          progress: bool = True) -> Dataset:
     """Load a dataset (zip, folder or CSV) as 48x48 grayscale, from the cache when it is warm.
 
-    The cache is keyed by the source's content, so an edited source is decoded again.
-    Folder datasets without split information get a seeded stratified split (``split_note``).
+    The cache is keyed by the source's content, so an edited source is decoded again; it is
+    best-effort (a cache folder that cannot be written is warned about, never fatal).
+    Sources without split information get a seeded stratified split (``split_note``).
+    Skipped files, unknown or empty class folders and missing splits are warned about
+    (``EmolibWarning``) on every load.
     """
     path = find_data(source)
-    cache_file = cache_dir() / f"{path.stem}-{_content_key(path, seed)}.npz"
-    if use_cache and cache_file.exists():
+    try:
+        key = _content_key(path, seed)
+    except OSError as error:
+        raise EmolibError(f"{path}: cannot be read ({error.strerror or error}); check its "
+                          "permissions, or pass another copy") from None
+    cache_file = _cache_file(path, key) if use_cache else None
+    if cache_file is not None and cache_file.exists():
         try:
             dataset = _read_cache(cache_file)
             _warn_about(dataset)
             return dataset
         except Exception:  # a damaged cache is rebuilt, never fatal
-            cache_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                cache_file.unlink(missing_ok=True)
     if path.suffix.lower() == ".csv":
-        dataset = _load_csv(path)
+        dataset = Dataset(**dataset_readers.read_csv(path, seed=seed))
     else:
-        dataset = _load_images(path, seed=seed, progress=progress)
-    if use_cache:
+        dataset = Dataset(**dataset_readers.read_images(path, seed=seed, progress=progress))
+    if cache_file is not None:
         _write_cache(cache_file, dataset)
     _warn_about(dataset)
     return dataset
 
 
 def _content_key(path: Path, seed: int) -> str:
-    digest = hashlib.blake2b(f"v{LOADER_VERSION}-seed{seed}".encode(), digest_size=8)
+    version = f"v{LOADER_VERSION}-seed{seed}"
+    if path.suffix.lower() == ".csv":
+        version += f"-csv{CSV_READER_VERSION}"
+    digest = hashlib.blake2b(version.encode(), digest_size=8)
     if path.is_file():
         with open(path, "rb") as handle:
             while chunk := handle.read(1 << 22):
@@ -185,231 +211,78 @@ def _content_key(path: Path, seed: int) -> str:
     return digest.hexdigest()
 
 
+def _cache_file(path: Path, key: str) -> Path | None:
+    """Where the arrays of ``path`` are cached; None (with a warning) if there is no cache folder."""
+    try:
+        folder = cache_dir()
+    except OSError as error:
+        _warn_cache_not_written(error.filename or "the cache folder", error)
+        return None
+    return folder / f"{path.stem}-{key}.npz"
+
+
 def _read_cache(cache_file: Path) -> Dataset:
     with np.load(cache_file, allow_pickle=False) as arrays:
         meta = json.loads(str(arrays["meta"]))
         return Dataset(images=arrays["images"], labels=arrays["labels"].astype(np.int64),
                        splits=arrays["splits"], files=arrays["files"], source=meta["source"],
                        split_note=meta["split_note"],
-                       skipped=[tuple(s) for s in meta["skipped"]], dropped=meta["dropped"])
+                       skipped=[tuple(s) for s in meta["skipped"]], dropped=meta["dropped"],
+                       empty_folders=meta.get("empty_folders", []))
 
 
 def _write_cache(cache_file: Path, dataset: Dataset) -> None:
-    """Write atomically: a reader never sees a half-written cache."""
+    """Write atomically (a reader never sees a half-written cache) and best-effort: a folder
+    that cannot be written (read-only outputs/, a full disk) gives a warning, never an error."""
     meta = json.dumps({"source": dataset.source, "split_note": dataset.split_note,
-                       "skipped": dataset.skipped, "dropped": dataset.dropped})
-    handle, tmp_name = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
+                       "skipped": dataset.skipped, "dropped": dataset.dropped,
+                       "empty_folders": dataset.empty_folders})
+    tmp_name = ""
     try:
+        handle, tmp_name = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
         with os.fdopen(handle, "wb") as tmp:
             np.savez(tmp, images=dataset.images, labels=dataset.labels.astype(np.int8),
                      splits=dataset.splits, files=dataset.files, meta=np.array(meta))
         os.replace(tmp_name, cache_file)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        _warn_cache_not_written(cache_file.parent, error)
+    finally:
+        if tmp_name:
+            with contextlib.suppress(OSError):
+                Path(tmp_name).unlink(missing_ok=True)
+
+
+def _warn_cache_not_written(folder, error: OSError) -> None:
+    warnings.warn(f"dataset cache not written to {folder} ({error.strerror or error}); the data "
+                  "is decoded again on the next load; make that folder writable or set "
+                  "EMOLIB_CACHE to one that is", EmolibWarning, stacklevel=4)
 
 
 def _warn_about(dataset: Dataset) -> None:
+    """Say what was left out or is missing; called on every load, from the cache too."""
+    source = dataset.source
     if dataset.skipped:
         examples = "; ".join(f"{name} ({reason})" for name, reason in dataset.skipped[:3])
-        warnings.warn(f"{len(dataset.skipped)} file(s) in {dataset.source} skipped as unreadable, "
+        warnings.warn(f"{len(dataset.skipped)} file(s) in {source} skipped as unreadable, "
                       f"e.g. {examples}", EmolibWarning, stacklevel=3)
     if dataset.dropped:
         listing = ", ".join(f"{name} ({n})" for name, n in sorted(dataset.dropped.items()))
-        warnings.warn(f"unknown class folder(s) dropped from {dataset.source}: {listing}; "
+        warnings.warn(f"unknown class folder(s) dropped from {source}: {listing}; "
                       f"known classes are {', '.join(CLASS_NAMES)}", EmolibWarning, stacklevel=3)
-
-
-# --------------------------------------------------------------------------- CSV
-
-def _load_csv(path: Path) -> Dataset:
-    """The challenge CSV: ``emotion,pixels,Usage`` with labels in CSV_CLASS_ORDER."""
-    to_canonical = [CLASS_NAMES.index(name) for name in CSV_CLASS_ORDER]
-    images, labels, splits, files = [], [], [], []
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        if not {"emotion", "pixels"} <= columns:
-            raise EmolibError(f"{path}: expected a header with columns emotion,pixels[,Usage]; "
-                              f"found {','.join(reader.fieldnames or []) or 'nothing'}")
-        for row in reader:
-            line = reader.line_num
-            where = f"{path.name} line {line}"
-            try:
-                label = int(row["emotion"])
-                if not 0 <= label <= 6:
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise EmolibError(f"{where}: emotion {row['emotion']!r} is not a label 0-6; "
-                                  "fix or delete that row") from None
-            try:
-                pixels = np.array((row["pixels"] or "").split(), dtype=np.int64)
-            except ValueError:
-                raise EmolibError(f"{where}: pixels must be space-separated integers; "
-                                  "fix or delete that row") from None
-            if pixels.size != IMAGE_SIZE * IMAGE_SIZE or pixels.min() < 0 or pixels.max() > 255:
-                raise EmolibError(f"{where}: expected {IMAGE_SIZE * IMAGE_SIZE} pixel values "
-                                  f"0-255, found {pixels.size}; fix or delete that row")
-            usage = (row.get("Usage") or "Training").strip()
-            if usage not in _USAGE_TO_SPLIT:
-                raise EmolibError(f"{where}: Usage {usage!r} is not one of "
-                                  f"{', '.join(_USAGE_TO_SPLIT)}; fix or delete that row")
-            images.append(pixels.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
-            labels.append(to_canonical[label])
-            splits.append(_USAGE_TO_SPLIT[usage])
-            files.append(f"line {line}")
-    if not images:
-        raise EmolibError(f"{path}: no data rows; is this the FER-2013 CSV?")
-    return Dataset(np.stack(images), np.array(labels, dtype=np.int64), np.array(splits),
-                   np.array(files), source=str(path), split_note="from the CSV's Usage column")
-
-
-# --------------------------------------------------------------------------- image folders / zips
-
-def _list_entries(path: Path) -> list[tuple[str, object]]:
-    """``[(relative posix path, reader)]`` for every file of a zip or folder."""
-    if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise EmolibError(f"{path}: not a zip, CSV or folder; pass the Kaggle archive.zip, "
-                              "fer2013.csv or a folder with one sub-folder per class")
-        archive = zipfile.ZipFile(path)
-        return [(info.filename, lambda info=info: archive.read(info))
-                for info in archive.infolist() if not info.is_dir()]
-    return [(file.relative_to(path).as_posix(), file.read_bytes)
-            for file in sorted(path.rglob("*")) if file.is_file()]
-
-
-def decode_image(data: bytes) -> tuple[np.ndarray | None, str]:
-    """Decode bytes to a 48x48 grayscale uint8 face; ``(None, reason)`` when it is not an image.
-
-    Any size or colour is accepted: centre-cropped to a square, then resized with area
-    interpolation (the interpolation the shipped training images were made with).
-    """
-    import cv2
-
-    if not data:
-        return None, "empty file"
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        return None, "truncated JPEG"
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        return None, "not an image"
-    return to_face_square(image), ""
-
-
-def to_face_square(gray: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Centre-crop a grayscale image to a square and resize it to ``size`` x ``size``."""
-    import cv2
-
-    height, width = gray.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = gray[top:top + side, left:left + side]
-    if side != size:
-        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        square = cv2.resize(square, (size, size), interpolation=interpolation)
-    return square
-
-
-def _split_of(relpath: str) -> str | None:
-    name = relpath.rsplit("/", 1)[-1]
-    for prefix, split in _USAGE_TO_SPLIT.items():
-        if name.startswith(prefix + "_"):
-            return split
-    for part in relpath.split("/")[:-2]:
-        if part.lower() in _DIR_TO_SPLIT:
-            return _DIR_TO_SPLIT[part.lower()]
-    return None
-
-
-def _load_images(path: Path, *, seed: int, progress: bool) -> Dataset:
-    from tqdm.auto import tqdm
-
-    entries, skipped, dropped = [], [], {}
-    for relpath, reader in _list_entries(path):
-        parts = relpath.split("/")
-        if any(p in _IGNORED_NAMES or p.startswith(".") for p in parts):
-            continue
-        if len(parts) < 2:
-            skipped.append((relpath, "not inside a class folder"))
-            continue
-        folder = parts[-2]
-        label = CLASS_ALIASES.get(folder.lower())
-        if label is None:
-            dropped[folder] = dropped.get(folder, 0) + 1
-            continue
-        entries.append((relpath, reader, CLASS_NAMES.index(label), _split_of(relpath)))
-    if not entries:
-        raise EmolibError(f"{path}: no images in class folders found; expected "
-                          f"<class>/<image> or train|test/<class>/<image> with classes like "
-                          f"{', '.join(CLASS_NAMES)}")
-
-    # Read sequentially (a zip handle is not thread-safe), decode in threads (OpenCV drops the GIL).
-    blobs = [(e[0], e[1](), e[2], e[3]) for e in entries]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        decoded = list(tqdm(pool.map(lambda b: decode_image(b[1]), blobs), total=len(blobs),
-                            desc=f"decoding {path.name}", disable=not progress, unit="img"))
-    images, labels, splits, files = [], [], [], []
-    for (relpath, _, label, split), (image, reason) in zip(blobs, decoded):
-        if image is None:
-            skipped.append((relpath, reason))
-            continue
-        images.append(image)
-        labels.append(label)
-        splits.append(split or "")
-        files.append(relpath)
-    if not images:
-        raise EmolibError(f"{path}: none of the {len(blobs)} files could be read as an image")
-    labels_array = np.array(labels, dtype=np.int64)
-    splits_array = np.array(splits, dtype="<U5")
-    split_note = _fill_missing_splits(labels_array, splits_array, seed)
-    return Dataset(np.stack(images), labels_array, splits_array, np.array(files),
-                   source=str(path), split_note=split_note, skipped=skipped, dropped=dropped)
-
-
-def _fill_missing_splits(labels: np.ndarray, splits: np.ndarray, seed: int) -> str:
-    """Assign splits in place where the source had none; return how it was done."""
-    notes = []
-    rng = np.random.default_rng(seed)
-    unknown = splits == ""
-    if unknown.all():
-        splits[:] = _stratified(labels, rng, {"train": 0.8, "val": 0.1, "test": 0.1})
-        return f"no split in the source: seeded stratified 80/10/10 split (seed={seed})"
-    if unknown.any():
-        splits[unknown] = "train"
-        notes.append(f"{int(unknown.sum())} images without a split put in train")
-    if not np.any(splits == "val"):
-        # A train/test folder without file-name prefixes: halve test into val and test, as the
-        # challenge did (PublicTest / PrivateTest), so models are never selected on test.
-        test = np.flatnonzero(splits == "test")
-        source = test if test.size else np.flatnonzero(splits == "train")
-        fraction = 0.5 if test.size else 0.1
-        assigned = _stratified(labels[source], rng, {"val": fraction, "rest": 1 - fraction})
-        splits[source[assigned == "val"]] = "val"
-        notes.append(f"val = seeded stratified {fraction:.0%} of {'test' if test.size else 'train'}"
-                     f" (seed={seed})")
-    if not notes:
-        return "from the source (file-name prefixes or split folders)"
-    return "; ".join(notes)
-
-
-def _stratified(labels: np.ndarray, rng: np.random.Generator, fractions: dict) -> np.ndarray:
-    out = np.empty(len(labels), dtype="<U5")
-    names = list(fractions)
-    for label in np.unique(labels):
-        index = rng.permutation(np.flatnonzero(labels == label))
-        sizes = np.floor([fractions[n] * len(index) for n in names]).astype(int)
-        sizes[int(np.argmax(sizes))] += len(index) - sizes.sum()
-        for empty in np.flatnonzero(sizes == 0):  # small classes: one image in every split
-            if sizes.max() > 1:
-                sizes[int(np.argmax(sizes))] -= 1
-                sizes[empty] += 1
-        bounds = np.cumsum(sizes)
-        start = 0
-        for name, stop in zip(names, bounds):
-            out[index[start:stop]] = name
-            start = stop
-    return out
+    if dataset.empty_folders:
+        warnings.warn(f"class folder(s) without images in {source}: "
+                      f"{', '.join(dataset.empty_folders[:5])}; add the images or remove the "
+                      "folder", EmolibWarning, stacklevel=3)
+    for split in SPLITS:
+        if not np.any(dataset.splits == split):
+            warnings.warn(dataset.missing_split_message(split), MissingSplitWarning,
+                          stacklevel=3)
+    train_labels = dataset.labels[dataset.splits == "train"]
+    untrained = [CLASS_NAMES[i] for i in np.unique(dataset.labels) if i not in train_labels]
+    if len(train_labels) and untrained:
+        warnings.warn(f"{source}: no train images of {', '.join(untrained)} (other splits have "
+                      "them); a model trained on it never predicts them", EmolibWarning,
+                      stacklevel=3)
 
 
 # --------------------------------------------------------------------------- data quality

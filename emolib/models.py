@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 from emolib import CLASS_NAMES
@@ -208,6 +209,15 @@ def load_model(path: str | os.PathLike | None = None):
         hint = ("train one with notebook 02 (python -m emolib run --only 02)"
                 if path == DEFAULT_MODEL else "check the path")
         raise EmolibError(f"{path}: model file not found; {hint}")
+    if path.is_dir():
+        raise EmolibError(f"{path}: a folder, not a model file; pass the .keras file (a run "
+                          "folder holds model.keras)")
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        # Keras itself would say "File not found" about a file that is right there.
+        kind = "an empty file" if path.stat().st_size == 0 else "not a zip archive"
+        raise EmolibError(f"{path}: cannot be loaded as a Keras model ({kind}, and every .keras "
+                          "file is a zip); save the model again with model.save(), or copy it "
+                          "again")
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as error:

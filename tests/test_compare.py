@@ -97,6 +97,20 @@ def test_resolve_model_errors_say_what_is_wrong(tmp_path):
         comparison.resolve_model(str(broken))
 
 
+def test_a_text_file_named_model_keras_is_not_called_missing(tmp_path):
+    fake = tmp_path / "model.keras"
+    fake.write_text("hello")
+    with pytest.raises(EmolibError, match=r"model.keras: cannot be loaded as a Keras model \(not "
+                                          r"a zip archive, and every .keras file is a zip\)") as info:
+        models.load_model(fake)
+    assert "not found" not in str(info.value).lower()
+    fake.write_bytes(b"")
+    with pytest.raises(EmolibError, match=r"\(an empty file"):
+        models.load_model(fake)
+    with pytest.raises(EmolibError, match="a folder, not a model file"):
+        models.load_model(tmp_path)
+
+
 # --------------------------------------------------------------------------- the fer peer
 
 def test_fer_peer_reorders_classes_and_feeds_64px_in_minus_one_to_one():
@@ -154,6 +168,21 @@ def test_load_faces_refuses_an_empty_split(kaggle_folder):
     assert len(faces.labels) == 5 and "sample" in faces.note()
     with pytest.raises(EmolibError):
         comparison.load_faces(kaggle_folder, split="bogus")
+
+
+def test_evaluating_every_image_ignores_missing_splits(kaggle_folder):
+    import shutil
+    import warnings
+
+    from emolib import datasets
+
+    shutil.rmtree(kaggle_folder / "train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", datasets.EmolibWarning)
+        faces = comparison.load_faces(kaggle_folder, split="all", detect_faces=False)
+    assert len(faces.labels) == 28
+    with pytest.warns(datasets.MissingSplitWarning, match="no train images"):
+        comparison.load_faces(kaggle_folder, split="test", detect_faces=False)
 
 
 # --------------------------------------------------------------------------- table, figures
@@ -254,6 +283,20 @@ def test_evaluate_bad_input_exits_2_with_one_line(capsys, argv, message):
     status, out, err = run_cli(capsys, *argv)
     assert status == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err and err.startswith("error:")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-5", "argument --max-images: -5 is negative; use 0 (all) or a positive count"),
+    ("ten", "argument --max-images: 'ten' is not a whole number"),
+])
+def test_evaluate_refuses_a_negative_max_images_in_one_line(capsys, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", "--max-images", value])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and captured.out == ""
+    assert message in captured.err.strip().splitlines()[-1]
+    with pytest.raises(EmolibError, match="max_images=-5: use 0"):
+        comparison.load_faces("anything", split="test", max_images=-5)
 
 
 def test_evaluate_without_models_uses_the_default_and_says_when_it_is_missing(

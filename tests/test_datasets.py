@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def test_zip_and_folder_give_identical_arrays(kaggle_folder, kaggle_zip):
 
 
 def test_csv_maps_challenge_label_order_to_canonical(fer_csv):
-    data = datasets.load(fer_csv, progress=False)
+    with pytest.warns(datasets.EmolibWarning, match="no train images of happy, neutral"):
+        data = datasets.load(fer_csv, progress=False)
     # CSV labels 0, 4, 6, 3, 5 are angry, sad, neutral, happy, surprise
     assert [CLASS_NAMES[i] for i in data.labels] == ["angry", "sad", "neutral", "happy", "surprise"]
     assert list(data.splits) == ["train", "train", "val", "test", "train"]
@@ -172,6 +174,142 @@ def test_data_cli_corrupt_file_exits_zero_with_warning(kaggle_folder, capsys):
     assert main(["data", str(kaggle_folder)]) == 0
     captured = capsys.readouterr()
     assert "skipped files: 1" in captured.out and "Training_bad.jpg" in captured.err
+
+
+# ----------------------------------------------------------------------- refused or skipped, never a traceback
+
+@pytest.mark.parametrize("content", [
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",  # a binary file named .csv
+    "emotion,pixels,Usage\n0,1 2 3,Training caf\u00e9\n".encode("latin-1"),  # not UTF-8
+])
+def test_binary_or_non_utf8_csv_is_refused_in_one_line(tmp_path, capsys, content):
+    path = tmp_path / "fer2013.csv"
+    path.write_bytes(content)
+    with pytest.raises(EmolibError, match="fer2013.csv: not a UTF-8 text CSV"):
+        datasets.load(path, progress=False)
+    assert main(["data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "re-save this file as UTF-8" in err
+
+
+def test_unreadable_file_in_a_folder_is_a_counted_skip(kaggle_folder, monkeypatch):
+    import pathlib
+
+    locked = kaggle_folder / "train" / "happy" / "Training_locked.jpg"
+    write_jpg(locked, face_like(500))
+    read_bytes = pathlib.Path.read_bytes
+
+    def no_permission(self):  # tests run as root, where chmod 000 still reads
+        if self.name == locked.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", no_permission)
+    with pytest.warns(datasets.EmolibWarning, match=r"1 file\(s\) .* skipped .*Training_locked"):
+        data = datasets.load(kaggle_folder, progress=False)
+    assert len(data) == 49
+    assert dict(data.skipped)["train/happy/Training_locked.jpg"] == "cannot be read: Permission denied"
+
+
+def test_damaged_zip_member_is_a_counted_skip(kaggle_folder, tmp_path):
+    target = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(kaggle_folder.rglob("*.jpg")):
+            archive.write(file, file.relative_to(kaggle_folder).as_posix())
+    with zipfile.ZipFile(target) as archive:
+        victim = archive.getinfo("train/sad/" + sorted(
+            p.name for p in (kaggle_folder / "train" / "sad").glob("*.jpg"))[0])
+    raw = bytearray(target.read_bytes())
+    data_start = victim.header_offset + 30 + len(victim.filename.encode())
+    raw[data_start + 100] ^= 0xFF  # the CRC no longer matches
+    target.write_bytes(bytes(raw))
+    with pytest.warns(datasets.EmolibWarning, match=r"1 file\(s\) .* skipped"):
+        data = datasets.load(target, progress=False)
+    assert len(data) == 48
+    assert "Bad CRC-32" in dict(data.skipped)[victim.filename]
+
+
+def test_an_unwritable_cache_folder_warns_and_still_loads(kaggle_zip, tmp_path, monkeypatch,
+                                                          capsys):
+    blocker = tmp_path / "outputs-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("EMOLIB_CACHE", str(blocker / "cache"))  # cannot be created
+    with pytest.warns(datasets.EmolibWarning, match="dataset cache not written to .*outputs-is-a"):
+        data = datasets.load(kaggle_zip, progress=False)
+    assert len(data) == 49
+    assert main(["data", str(kaggle_zip)]) == 0
+    captured = capsys.readouterr()
+    assert "49 images" in captured.out and "dataset cache not written" in captured.err
+
+
+def test_a_read_only_cache_folder_warns_and_leaves_no_temporary_file(kaggle_zip, monkeypatch):
+    import tempfile
+
+    from emolib.paths import cache_dir
+
+    def read_only(*args, **kwargs):  # tests run as root, where chmod 555 still writes
+        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.warns(datasets.EmolibWarning, match="cache not written .*Permission denied"):
+        data = datasets.load(kaggle_zip, progress=False)
+    assert len(data) == 49 and list(cache_dir().iterdir()) == []
+
+
+def test_a_source_without_train_is_refused_by_split_and_warned_about(kaggle_folder, tmp_path):
+    import shutil
+
+    shutil.rmtree(kaggle_folder / "train")
+    no_train = zip_folder(kaggle_folder, tmp_path / "no_train.zip")
+    with pytest.warns(datasets.EmolibWarning, match="no_train.zip: no train images"):
+        data = datasets.load(no_train, progress=False)
+    with pytest.raises(EmolibError, match=r"no_train.zip: no train images \(it has val 14, "
+                                          r"test 14\); training needs train/<class>/"):
+        data.split("train")
+    assert len(data.split("test")[1]) == 14  # still fine for evaluation
+    with pytest.warns(datasets.EmolibWarning, match="no train images"):  # again from the cache
+        datasets.load(no_train, progress=False)
+
+
+def test_empty_class_folders_and_classes_missing_from_train_are_warned_about(kaggle_folder,
+                                                                             tmp_path):
+    for image in (kaggle_folder / "train" / "disgust").iterdir():
+        image.unlink()
+    (kaggle_folder / "train" / "disgust" / ".DS_Store").write_bytes(b"\0")
+    with pytest.warns(datasets.EmolibWarning) as caught:
+        datasets.load(kaggle_folder, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("class folder(s) without images" in m and "train/disgust" in m for m in messages)
+    assert any("no train images of disgust" in m for m in messages)
+    archive = zip_folder(kaggle_folder, tmp_path / "with_empty_dir.zip")
+    with zipfile.ZipFile(archive, "a") as handle:
+        handle.writestr("test/fearful/", b"")  # an explicit, empty folder entry
+    with pytest.warns(datasets.EmolibWarning) as caught:
+        datasets.load(archive, progress=False)
+    assert any("without images" in str(w.message) and "test/fearful, train/disgust"
+               in str(w.message) for w in caught)
+
+
+def test_csv_pixel_out_of_range_is_named(fer_csv):
+    lines = fer_csv.read_text().splitlines()
+    pixels = ["7"] * 2304
+    pixels[4] = "300"
+    lines.insert(2, f"1,{' '.join(pixels)},Training")
+    fer_csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EmolibError, match="line 3: pixel 5 is 300, outside 0-255; fix or delete"):
+        datasets.load(fer_csv, progress=False)
+
+
+def test_csv_without_usage_gets_a_seeded_split_and_says_so(tmp_path):
+    path = tmp_path / "train.csv"
+    rows = ["emotion,pixels"] + [f"{i % 7},{' '.join(map(str, face_like(i).ravel()))}"
+                                 for i in range(70)]
+    path.write_text("\n".join(rows) + "\n")
+    data = datasets.load(path, progress=False, seed=1)
+    assert "Usage column" in data.split_note and "from the CSV's Usage" not in data.split_note
+    assert "seeded stratified 80/10/10" in data.split_note
+    assert {s: int((data.splits == s).sum()) for s in datasets.SPLITS} == {
+        "train": 56, "val": 7, "test": 7}
 
 
 # ----------------------------------------------------------------------- real FER-2013

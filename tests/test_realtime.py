@@ -314,6 +314,16 @@ def test_predict_bad_input_exits_2_with_one_line(capsys, model_file, tmp_path, n
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
 
 
+def test_predict_refuses_a_folder_and_a_negative_max_frames_in_one_line(capsys, clip, tmp_path):
+    assert cli.main(["predict", str(tmp_path), "--model", "never-loaded.keras"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path}: is a folder; pass the image or video files in it (e.g. {tmp_path}/*.jpg)"
+    with pytest.raises(SystemExit) as exit_info:  # -1 used to stop after one frame
+        cli.main(["predict", str(clip), "--max-frames", "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and "argument --max-frames: -1 is negative" in err[-1]
+
+
 def test_predict_with_an_unreadable_model_exits_2(capsys, clip, tmp_path):
     bad_model = tmp_path / "model.keras"
     bad_model.write_text("not a model")
