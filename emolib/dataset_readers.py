@@ -42,7 +42,7 @@ CLASS_ALIASES = {
     "surprise": "surprise", "surprised": "surprise", "suprise": "surprise",
 }
 #: The split note of a source without split information (``datasets`` tells it by this).
-SEEDED_SPLIT_NOTE = "no split in the source: seeded stratified 80/10/10 split"
+SEEDED_SPLIT_NOTE = "seeded stratified 80/10/10 split"
 _IGNORED_NAMES = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
 #: What reading one file of a folder or zip may raise: the file is skipped, not the dataset.
 #: (RuntimeError: an encrypted zip member; NotImplementedError: an unknown compression.)
@@ -86,10 +86,9 @@ def read_csv(path: Path, *, seed: int = 0) -> dict:
         raise EmolibError(f"{path}: no data rows; is this the FER-2013 CSV?")
     labels_array = np.array(labels, dtype=np.int64)
     splits_array = np.array(splits, dtype="<U5")
-    origin = "the CSV's Usage column" if has_usage else "the CSV (it has no Usage column)"
-    note = fill_missing_splits(labels_array, splits_array, seed, origin=origin)
-    if not has_usage:
-        note = f"no Usage column in the CSV: {note}"
+    note = fill_missing_splits(labels_array, splits_array, seed, origin="the CSV's Usage column",
+                               none="the CSV has no Usage column" if not has_usage
+                               else "every Usage cell of the CSV is empty")
     return dict(images=np.stack(images), labels=labels_array, splits=splits_array,
                 files=np.array(files), source=str(path), split_note=note)
 
@@ -268,17 +267,19 @@ def read_images(path: Path, *, seed: int = 0, progress: bool = True) -> dict:
 
 # --------------------------------------------------------------------------- splits
 
-def fill_missing_splits(labels: np.ndarray, splits: np.ndarray, seed: int, *, origin: str) -> str:
+def fill_missing_splits(labels: np.ndarray, splits: np.ndarray, seed: int, *, origin: str,
+                        none: str = "no split in the source") -> str:
     """Assign splits in place where the source had none (``""``); return how it was done.
 
-    ``origin`` names where the splits came from when every image had one.
+    ``origin`` names where the splits came from when every image had one, ``none`` why no
+    image had one.
     """
     notes = []
     rng = np.random.default_rng(seed)
     unknown = splits == ""
     if unknown.all():
         splits[:] = _stratified(labels, rng, {"train": 0.8, "val": 0.1, "test": 0.1})
-        return f"{SEEDED_SPLIT_NOTE} (seed={seed})"
+        return f"{none}: {SEEDED_SPLIT_NOTE} (seed={seed})"
     if unknown.any():
         splits[unknown] = "train"
         notes.append(f"{int(unknown.sum())} images without a split put in train")
