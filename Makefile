@@ -19,7 +19,7 @@ ifeq ($(origin KERAS_HOME), undefined)
   endif
 endif
 
-.PHONY: install offline-weights run test lab strip clean-cache
+.PHONY: install offline-weights run test lab tensorboard strip clean-cache
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -42,6 +42,9 @@ test: $(STAMP)  ## the test suite (data tests skip when FER-2013 is not found)
 
 lab: $(STAMP) offline-weights  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
+
+tensorboard: $(STAMP)  ## TensorBoard on every run's logs under outputs/ (http://localhost:6006)
+	$(BIN)/tensorboard --logdir "$${EMOLIB_OUTPUTS:-outputs}"
 
 strip:  ## remove outputs from the committed notebooks
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

@@ -257,7 +257,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           batch_size: int = 64, learning_rate: float = 1e-3, schedule: str = "cosine",
           warmup_epochs: int = 1, label_smoothing: float = 0.1, weight_decay: float = 0.0,
           augment: bool | str = True, class_weight: dict | None = None,
-          early_stopping_patience: int | None = None, tensorboard: bool = False,
+          early_stopping_patience: int | None = None, tensorboard: bool = True,
           seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
           soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
           teacher=None, temperature: float = 2.0) -> Run:
@@ -317,8 +317,8 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     if early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                                        patience=early_stopping_patience))
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    if tensorboard:  # loss, accuracy and learning rate per epoch: `make tensorboard`
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
 
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=resumed_from,
               callbacks=callbacks, class_weight=class_weight, verbose=verbose,
