@@ -88,6 +88,16 @@ def int8_companion(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}-int8.tflite")
 
 
+def keras_source(path: str | os.PathLike) -> Path | None:
+    """The ``.keras`` model an int8 copy was converted from (``int8_companion``'s inverse), or
+    None when ``path`` is not named ``<stem>-int8.tflite`` or no such file sits beside it."""
+    path = Path(path)
+    if not path.name.endswith("-int8.tflite"):
+        return None
+    source = path.with_name(path.name[:-len("-int8.tflite")] + ".keras")
+    return source if source.is_file() else None
+
+
 def ship(run_directory: str | os.PathLike, *, calibration_images: np.ndarray,
          val: tuple, test: tuple, destination: str | os.PathLike | None = None) -> dict:
     """Make the run in ``run_directory`` the default model; return the metrics written beside it.

@@ -78,6 +78,15 @@ class FaceDetector:
         return boxes
 
 
+def crop_square(box, margin: float = 0.1) -> tuple[int, int, int]:
+    """``(left, top, side)`` of the square ``crop_faces`` cuts around a box ``(x, y, w, h)``
+    (it may run off the frame); heatmaps are drawn back over the same square."""
+    x, y, w, h = (float(v) for v in box)
+    side = int(round(max(w, h) * (1 + 2 * margin)))
+    cx, cy = x + w / 2, y + h / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
 def crop_faces(image: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,
                size: int = 48) -> np.ndarray:
     """Square crops around each box (``margin`` of the side added on every side), 48x48 gray.
@@ -90,10 +99,8 @@ def crop_faces(image: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,
     gray = to_gray(image)
     height, width = gray.shape
     crops = np.empty((len(boxes), size, size, 1), dtype=np.uint8)
-    for index, (x, y, w, h) in enumerate(np.asarray(boxes).reshape(-1, 4)):
-        side = int(round(max(w, h) * (1 + 2 * margin)))
-        cx, cy = x + w / 2, y + h / 2
-        left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    for index, box in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        left, top, side = crop_square(box, margin)
         pad = max(0, -left, -top, left + side - width, top + side - height)
         source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
         square = source[top + pad:top + pad + side, left + pad:left + pad + side]
