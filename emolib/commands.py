@@ -83,11 +83,16 @@ def add_predict(commands) -> None:
                          help="stop each video after N frames (0 = all)")
     predict.add_argument("--json", action="store_true",
                          help="one JSON object per line: per image, or per video frame")
+    predict.add_argument("--explain", metavar="OUT.png",
+                         help="also write the image with each face's Grad-CAM heatmap (where the "
+                         "model looked for the emotion shown) over its box; several images: "
+                         "OUT-<image name>.png")
     predict.set_defaults(handler=_predict)
 
 
 def _predict(args) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from emolib import realtime
@@ -99,6 +104,9 @@ def _predict(args) -> int:
                               f"(e.g. {path}/*.jpg)")
         if not Path(path).is_file():
             raise EmolibError(f"{path}: no such file; pass image or video files")
+    from emolib import explain
+
+    explain_outputs = explain.output_paths(args.paths, args.explain) if args.explain else {}
     pipeline = realtime.Pipeline(args.model, backend=args.backend, detector=args.detector,
                                  smoothing=args.smoothing)
     for path in args.paths:
@@ -110,6 +118,9 @@ def _predict(args) -> int:
             faces = "; ".join(f"{face['emotion']} {max(face['probabilities'].values()):.0%} "
                               f"at {face['box']}" for face in record["faces"])
             print(f"{where}: {faces or 'no face found'}", flush=True)
+    for path, output in explain_outputs.items():
+        explain.explain_image(path, pipeline, output)
+        print(f"wrote {output}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -299,3 +299,22 @@ def explain_image(path: str | os.PathLike, pipeline, output: str | os.PathLike,
     if not cv2.imwrite(str(output), drawn):
         raise EmolibError(f"--explain {output}: could not be written")
     return result.faces
+
+
+def output_paths(paths: list, output: str | os.PathLike) -> dict:
+    """``{image path: file to write}`` for ``predict --explain OUT.png``: ``OUT.png`` for one
+    image, ``OUT-<image stem>.png`` for several; refuses videos and other suffixes."""
+    from emolib.sources import IMAGE_SUFFIXES
+
+    output = Path(output)
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise EmolibError(f"--explain {output}: name a .png or .jpg file to write")
+    if not output.parent.is_dir():
+        raise EmolibError(f"--explain {output}: the folder {output.parent} does not exist")
+    videos = [str(p) for p in paths if Path(p).suffix.lower() not in IMAGE_SUFFIXES]
+    if videos:
+        raise EmolibError(f"--explain takes photos, not {videos[0]}; leave --explain out for videos")
+    if len(paths) == 1:
+        return {paths[0]: output}
+    return {path: output.with_name(f"{output.stem}-{Path(path).stem}{output.suffix}")
+            for path in paths}

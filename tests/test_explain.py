@@ -3,6 +3,8 @@ a bright patch in one quadrant), for every emolib architecture, and through an i
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,45 @@ def test_overlay_colours_only_the_face_square():
     rows, columns = np.nonzero(changed)
     assert rows.min() >= 36 and rows.max() < 36 + 48 and columns.min() >= 56
     assert (out[:30] == frame[:30]).all()
+
+
+# --------------------------------------------------------------------------- predict --explain
+
+def test_predict_explain_writes_the_photo_with_heatmaps_over_the_faces(tmp_path, capsys):
+    """The shipped model runs its int8 copy; the heatmap comes from its .keras source."""
+    import cv2
+
+    from emolib import cli, faces, sources
+
+    photo = tmp_path / "face.jpg"
+    frame = next(sources.sample_frames(1))
+    cv2.imwrite(str(photo), frame)
+    photo_pixels = cv2.imread(str(photo))
+    output = tmp_path / "explained.png"
+    assert cli.main(["predict", str(photo), "--json", "--explain", str(output)]) == 0
+    captured = capsys.readouterr()
+    (face,) = json.loads(captured.out.splitlines()[0])["faces"]
+    assert f"wrote {output}" in captured.err
+    drawn = cv2.imread(str(output))
+    assert drawn.shape == photo_pixels.shape
+    left, top, side = faces.crop_square(face["box"])
+    square = (slice(max(top, 0), top + side), slice(max(left, 0), left + side))
+    change = np.abs(drawn.astype(int) - photo_pixels.astype(int)).sum(axis=2)
+    assert change[square].mean() > 30  # the heatmap is blended over the face
+    outside = np.ones(change.shape, bool)
+    outside[max(top - 60, 0):top + side + 10, max(left - 10, 0):left + side + 200] = False
+    assert np.mean(change[outside] > 40) < 0.01  # and nowhere else
+
+
+def test_predict_explain_names_one_file_per_image_and_refuses_videos(tmp_path, capsys):
+    from emolib import cli
+
+    paths = [tmp_path / "a.jpg", tmp_path / "b.png"]
+    assert explain.output_paths(paths, tmp_path / "out.png") == {
+        paths[0]: tmp_path / "out-a.png", paths[1]: tmp_path / "out-b.png"}
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read")
+    assert cli.main(["predict", str(video), "--explain", str(tmp_path / "out.png")]) == 2
+    assert "takes photos" in capsys.readouterr().err
+    with pytest.raises(EmolibError, match="png or .jpg"):
+        explain.output_paths(paths, tmp_path / "out.gif")
