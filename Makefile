@@ -35,7 +35,7 @@ offline-weights:
 	  mkdir -p "$$KERAS_HOME/models" && cp "$(SHARED)/models/keras/$(MOBILENET)" "$$KERAS_HOME/models/"; fi
 
 run: $(STAMP) offline-weights  ## run every notebook headless into outputs/ (PROFILE=quick|cpu|full)
-	$(BIN)/python -m emolib run --profile $(PROFILE)
+	@$(BIN)/python -m emolib run --profile $(PROFILE)
 
 test: $(STAMP)  ## the test suite (data tests skip when FER-2013 is not found)
 	$(BIN)/python -m pytest

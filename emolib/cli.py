@@ -46,7 +46,8 @@ def _run(args) -> int:
     from emolib import runner
 
     overrides = runner.parse_overrides(args.parameter)
-    executed = runner.run(args.profile, args.only, overrides, tag=args.tag)
+    executed = runner.run(args.profile, args.only, overrides, tag=args.tag, log=args.log,
+                          fresh=args.fresh)
     print(f"ran {len(executed)} notebook(s); executed copies in {executed[0].parent if executed else '-'}")
     return 0
 
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="override one notebook parameter (repeatable)")
     run.add_argument("--tag", default="", help="suffix for the executed notebooks' names")
+    run.add_argument("--log", metavar="FILE", help="where the kernels' full output goes "
+                     "(default: outputs/logs/run-<profile>-<time>.log)")
+    run.add_argument("--fresh", action="store_true", help="start interrupted training runs "
+                     "over instead of resuming them")
     run.set_defaults(handler=_run)
 
     for extra in _extra_commands():

@@ -63,8 +63,9 @@ def test_profiles_only_override_declared_parameters(notebook):
 
 
 def test_parse_overrides():
+    # text, typed per notebook against its parameters cell by runner.check_overrides
     assert runner.parse_overrides(["epochs=3", "data_source=x.zip", "flag=False", "w=[1, 2]"]) == {
-        "epochs": 3, "data_source": "x.zip", "flag": False, "w": [1, 2]}
+        "epochs": "3", "data_source": "x.zip", "flag": "False", "w": "[1, 2]"}
     with pytest.raises(Exception, match="name=value"):
         runner.parse_overrides(["epochs"])
 
@@ -86,7 +87,9 @@ def test_failing_notebook_is_named_with_the_executed_copy(tmp_path, monkeypatch,
     assert main(["run", "--only", "07"]) == 2
     err = capsys.readouterr().err
     assert "07_broken.ipynb failed" in err and "ValueError: boom" in err
-    assert "quick/07_broken.ipynb" in err
+    assert "quick/07_broken.ipynb" in err and "\n" not in err.strip()
+    log = Path(err.split("full output in ")[1].strip())
+    assert "ValueError: boom" in log.read_text()  # the kernel's whole output, named by the error
     assert (tmp_path / "07_broken.ipynb").read_text().count("boom") == 1  # source untouched
 
 

@@ -1,0 +1,349 @@
+"""Run folders: what a training run writes to ``outputs/runs/<name>/``, safely, and how it resumes.
+
+While it trains: ``run.json`` (its parameters and fingerprints of its data and model, written
+first), ``backup/`` (weights and optimizer state of the last finished epoch and ``state.json``,
+which names them and holds the history), ``best.keras`` (the best epoch on PublicTest),
+``log.csv`` (one row per epoch) and ``progress.json`` (see ``emolib.progress``). ``save_run``
+adds ``model.keras``, ``history.json`` and ``metrics.json`` and removes ``backup/``.
+
+Every file is written under a temporary name and renamed into place, so a killed process leaves
+the previous version, never half a file. A fresh run first removes everything an earlier run
+left, so a folder never mixes two runs; an interrupted run resumes only with the same
+parameters, data and model.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emolib import __version__
+from emolib.errors import EmolibError
+
+#: What a run writes into its folder (a fresh run removes them first; sub-runs' folders stay).
+RUN_FILES = ("run.json", "progress.json", "log.csv", "best.keras", "model.keras", "history.json",
+             "metrics.json")
+RUN_FOLDERS = ("backup", "tensorboard")
+#: Set by ``python -m emolib run --fresh``: interrupted runs start over instead of resuming.
+FRESH_VARIABLE = "EMOLIB_FRESH"
+
+
+def _temporary(path: Path) -> Path:
+    """``best.keras`` -> ``.best.tmp.keras``: hidden, and Keras still sees the right suffix."""
+    stem, dot, suffix = path.name.partition(".")
+    return path.with_name(f".{stem}.tmp{dot}{suffix}")
+
+
+def save_atomic(path: str | os.PathLike, save) -> Path:
+    """``save(temporary path)``, then rename it to ``path``: readers never see half a file."""
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return save_atomic(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: str | os.PathLike, data) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(data, indent=1, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def fingerprint(*arrays) -> str:
+    """A short digest of arrays' dtypes, shapes and bytes (the same data gives the same one)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.reshape(-1).view(np.uint8))
+    return digest.hexdigest()[:16]
+
+
+def model_signature(model) -> dict:
+    """Name, weight counts and a digest of the weight shapes: another architecture differs."""
+    shapes = repr([tuple(weight.shape) for weight in model.weights])
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    return {"name": model.name, "weights": int(model.count_params()), "trainable": trainable,
+            "shapes": hashlib.sha256(shapes.encode()).hexdigest()[:16]}
+
+
+def data_signature(images, labels, soft_labels=None) -> dict:
+    """How many images and a fingerprint of them, their labels and any soft labels."""
+    arrays = (images, labels) if soft_labels is None else (images, labels, soft_labels)
+    return {"images": len(images), "fingerprint": fingerprint(*arrays)}
+
+
+def differences(previous: dict, record: dict) -> list[str]:
+    """What changed between two ``run.json`` records, for people (``learning_rate 0.002 -> 0.001``)."""
+    changes = []
+    old_parameters, new_parameters = previous.get("parameters", {}), record.get("parameters", {})
+    for key in sorted(set(old_parameters) | set(new_parameters)):
+        if old_parameters.get(key) != new_parameters.get(key):
+            changes.append(f"{key} {old_parameters.get(key)} -> {new_parameters.get(key)}")
+    for split, old in (previous.get("data") or {}).items():
+        new = (record.get("data") or {}).get(split, {})
+        if old != new:
+            count = (f"{old.get('images')} -> {new.get('images')} images"
+                     if old.get("images") != new.get("images") else "other images")
+            changes.append(f"{split} data ({count})")
+    for key in ("model", "teacher"):
+        if previous.get(key) != record.get(key):
+            changes.append(f"the {key} ({(previous.get(key) or {}).get('name')} -> "
+                           f"{(record.get(key) or {}).get('name')}, other weights)")
+    return changes
+
+
+def start(directory: str | os.PathLike, record: dict, *, fresh: bool | None = None) -> dict | None:
+    """Get a run folder ready for the run ``record`` describes; the state to resume, or None.
+
+    An interrupted run (a backup in ``directory``) with the same record resumes; one with another
+    record is refused with a line that says what changed and how to start over. ``fresh`` (or
+    ``EMOLIB_FRESH=1``) discards it instead. Starting fresh removes every file an earlier run left.
+    """
+    directory = Path(directory)
+    fresh = os.environ.get(FRESH_VARIABLE) == "1" if fresh is None else fresh
+    record = json.loads(json.dumps(record, default=str))  # as it will read back from run.json
+    state = read_state(directory)
+    if state is not None and not fresh:
+        previous = read_json(directory / "run.json")
+        if previous is None:  # written by an older emolib, which did not record them
+            print(f"note: {directory.name}: resuming after epoch {state['epoch']} without checking "
+                  "its parameters (not recorded by the emolib that started it)")
+            return state
+        changes = differences(previous, record)
+        if changes:
+            raise EmolibError(
+                f"{directory} holds an interrupted run (epoch {state['epoch']} of "
+                f"{previous.get('parameters', {}).get('epochs', '?')}) with other settings: "
+                f"{'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}; re-run with its "
+                f"settings to resume it, or start over with `python -m emolib run ... --fresh` "
+                f"(or delete {directory})")
+        return state
+    if state is not None:
+        print(f"note: {directory.name}: starting over; the interrupted run's {state['epoch']} "
+              "epochs are discarded (--fresh)")
+    clear(directory)
+    write_json(directory / "run.json", {**record, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return None
+
+
+def clear(directory: Path) -> None:
+    """Remove what a run writes (``RUN_FILES``, ``RUN_FOLDERS``); other files and sub-runs stay."""
+    for name in RUN_FILES:
+        (directory / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(directory / name, ignore_errors=True)
+
+
+def read_state(directory: Path) -> dict | None:
+    """The backed-up state of an interrupted run in ``directory``, or None."""
+    backup = directory / "backup"
+    state = read_json(backup / "state.json")
+    if state and (backup / str(state.get("weights"))).is_file():
+        return state
+    legacy = read_json(backup / "training_metadata.json")  # keras.callbacks.BackupAndRestore's
+    if legacy and (backup / "latest.weights.h5").is_file():
+        rows = _read_log(directory / "log.csv")[:legacy["epoch"]]
+        scores = [row.get("val_accuracy", float("nan")) for row in rows]
+        best = int(np.nanargmax(scores)) + 1 if rows and not np.all(np.isnan(scores)) else None
+        return {"epoch": legacy["epoch"], "weights": "latest.weights.h5", "rows": rows,
+                "best_epoch": best, "best_value": scores[best - 1] if best else None}
+    return None
+
+
+def _read_log(log_file: Path) -> list[dict]:
+    """Rows of a ``log.csv``; a row cut short by a kill is dropped."""
+    try:
+        with open(log_file, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return []
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append({key: float(value) for key, value in row.items() if key})
+        except (TypeError, ValueError):
+            break
+    return parsed
+
+
+class RunState:
+    """One run's backup, best checkpoint and log, committed together at the end of each epoch.
+
+    At an epoch's end: weights and optimizer state go to ``backup/epoch-N.weights.h5``; a new
+    best model to ``backup/best-epoch-N.keras``; then ``backup/state.json`` is replaced (the
+    commit); then the new best replaces ``best.keras``, ``log.csv`` is rewritten and the older
+    backup removed. Killed anywhere, the state names complete files, and ``restore`` installs or
+    drops a best model the commit did or did not reach.
+    """
+
+    def __init__(self, directory: str | os.PathLike, model, state: dict | None = None,
+                 monitor: str = "val_accuracy"):
+        state = state or {}
+        self.directory, self.model, self.monitor = Path(directory), model, monitor
+        self.backup = self.directory / "backup"
+        self.epoch = int(state.get("epoch", 0))
+        self.weights = state.get("weights")
+        self.rows = [dict(row) for row in state.get("rows", [])]
+        self.best_epoch, self.best = state.get("best_epoch"), state.get("best_value")
+        self.earlier_seconds = float(state.get("seconds", 0.0))
+        self.session_start = time.perf_counter()
+
+    @property
+    def history(self) -> dict:
+        """``{"epoch": [0, 1, ...], "accuracy": [...], "val_accuracy": [...], ...}``."""
+        keys = ["epoch"] + sorted({key for row in self.rows for key in row} - {"epoch"})
+        return {key: [row.get(key, float("nan")) for row in self.rows] for key in keys}
+
+    @property
+    def seconds(self) -> float:
+        """Training time over every session of this run."""
+        return self.earlier_seconds + time.perf_counter() - self.session_start
+
+    def restore(self) -> int:
+        """Load the backed-up weights and optimizer state; the number of epochs already done."""
+        for pending in self.backup.glob("best-epoch-*.keras"):
+            if pending.name == f"best-epoch-{self.best_epoch or 0:04d}.keras":
+                os.replace(pending, self.directory / "best.keras")  # the commit got that far
+            else:
+                pending.unlink()
+        if not self.weights:
+            return 0
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(self.backup / self.weights))
+        self._write_log()
+        self.session_start = time.perf_counter()
+        return self.epoch
+
+    def epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Back up epoch ``epoch`` (0-based, as Keras counts) and keep its scores."""
+        logs = {key: float(value) for key, value in (logs or {}).items()
+                if np.ndim(value) == 0}
+        self.rows.append({"epoch": epoch, **logs})
+        self.epoch = epoch + 1
+        self.backup.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{self.epoch:04d}.weights.h5"
+        save_atomic(self.backup / weights, self.model.save_weights)
+        value = logs.get(self.monitor)
+        improved = value is not None and (self.best is None or value > self.best)
+        if improved:
+            pending = save_atomic(self.backup / f"best-epoch-{self.epoch:04d}.keras", self.model.save)
+            self.best, self.best_epoch = value, self.epoch
+        previous, self.weights = self.weights, weights
+        write_json(self.backup / "state.json", {
+            "epoch": self.epoch, "weights": weights, "rows": self.rows, "monitor": self.monitor,
+            "best_epoch": self.best_epoch, "best_value": self.best, "seconds": self.seconds})
+        if improved:
+            os.replace(pending, self.directory / "best.keras")
+        self._write_log()
+        if previous and previous != weights:
+            (self.backup / previous).unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        """Training ended normally: the backup is no longer needed."""
+        shutil.rmtree(self.backup, ignore_errors=True)
+
+    def _write_log(self) -> None:
+        history = self.history
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(history)
+        writer.writerows(zip(*history.values()))
+        write_text(self.directory / "log.csv", text.getvalue())
+
+    def callback(self):
+        """The Keras callback that calls ``epoch_end`` and, at a normal end, ``finish``."""
+        import keras
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end,
+                                              on_train_end=lambda logs=None: self.finish())
+
+
+@dataclass
+class Run:
+    """What ``training.train`` returns: the best model (on val), its history and where it lives."""
+
+    name: str
+    directory: Path
+    model: object
+    history: dict
+    parameters: dict
+    wall_time_s: float
+    resumed_from_epoch: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def hardware() -> dict:
+    """The machine a run used: CPU count, platform, GPUs."""
+    import tensorflow as tf
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def versions() -> dict:
+    """Library versions worth recording next to a result."""
+    import keras
+    import tensorflow as tf
+
+    return {"emolib": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def export_model(model, path: str | os.PathLike) -> Path:
+    """Save an inference copy of ``model`` (weights only, no optimizer state), atomically."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    return save_atomic(path, clean.save)
+
+
+def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
+    """Write ``model.keras``, ``history.json`` and ``metrics.json`` into the run's folder."""
+    export_model(run.model, run.directory / "model.keras")
+    write_json(run.directory / "history.json", run.history)
+    record = {
+        "run": run.name, "model": run.model.name, "profile": profile,
+        "params": int(run.model.count_params()),
+        "protocol": "trained on Training, best epoch selected on PublicTest (val), "
+                    "reported on PrivateTest (test)",
+        "parameters": run.parameters, "wall_time_s": round(run.wall_time_s, 1),
+        "resumed_from_epoch": run.resumed_from_epoch,
+        "best_epoch": (int(np.nanargmax(run.history["val_accuracy"])) + 1
+                       if run.history.get("val_accuracy") else None),
+        "hardware": hardware(), "versions": versions(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **metrics,
+    }
+    write_json(run.directory / "metrics.json", record)
+    shutil.rmtree(run.directory / "backup", ignore_errors=True)
+    return run.directory / "metrics.json"
