@@ -43,9 +43,9 @@ def _data(args) -> int:
 
 
 def _run(args) -> int:
-    from emolib import runner
+    from emolib import parameters, runner
 
-    overrides = runner.parse_overrides(args.parameter)
+    overrides = parameters.parse_overrides(args.parameter)
     executed = runner.run(args.profile, args.only, overrides, tag=args.tag, log=args.log,
                           fresh=args.fresh)
     print(f"ran {len(executed)} notebook(s); executed copies in {executed[0].parent if executed else '-'}")

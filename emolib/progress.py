@@ -116,7 +116,7 @@ class TrainingProgress:
         if not force and now - self.last_write < self.every_s:
             return
         self.last_write = now
-        from emolib.runs import write_json
+        from emolib.checkpoints import write_json
 
         try:
             write_json(self.path, self.record(now))
@@ -135,7 +135,7 @@ class TrainingProgress:
 
 def read_progress(runs_dir: Path, session: str, since: float) -> list[dict]:
     """The progress records of ``session``'s runs written since ``since`` (oldest first)."""
-    from emolib.runs import read_json
+    from emolib.checkpoints import read_json
 
     found = []
     for pattern in (f"*/{PROGRESS_FILE}", f"*/*/{PROGRESS_FILE}"):  # sub-runs: 03's head phase

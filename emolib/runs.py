@@ -1,4 +1,4 @@
-"""Run folders: what a training run writes to ``outputs/runs/<name>/``, safely, and how it resumes.
+"""Run folders: what a training run writes to ``outputs/runs/<name>/``, and when it may resume.
 
 While it trains: ``run.json`` (its parameters and fingerprints of its data and model, written
 first), ``backup/`` (weights and optimizer state of the last finished epoch and ``state.json``,
@@ -6,17 +6,14 @@ which names them and holds the history), ``best.keras`` (the best epoch on Publi
 ``log.csv`` (one row per epoch) and ``progress.json`` (see ``emolib.progress``). ``save_run``
 adds ``model.keras``, ``history.json`` and ``metrics.json`` and removes ``backup/``.
 
-Every file is written under a temporary name and renamed into place, so a killed process leaves
-the previous version, never half a file. A fresh run first removes everything an earlier run
-left, so a folder never mixes two runs; an interrupted run resumes only with the same
-parameters, data and model.
+Every file is written atomically (``emolib.checkpoints``). A fresh run first removes everything
+an earlier run left, so a folder never mixes two runs; an interrupted run resumes only with the
+same parameters, data and model.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import platform
@@ -28,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from emolib import __version__
+from emolib.checkpoints import read_json, read_state, save_atomic, write_json
 from emolib.errors import EmolibError
 
 #: What a run writes into its folder (a fresh run removes them first; sub-runs' folders stay).
@@ -36,43 +34,6 @@ RUN_FILES = ("run.json", "progress.json", "log.csv", "best.keras", "model.keras"
 RUN_FOLDERS = ("backup", "tensorboard")
 #: Set by ``python -m emolib run --fresh``: interrupted runs start over instead of resuming.
 FRESH_VARIABLE = "EMOLIB_FRESH"
-
-
-def _temporary(path: Path) -> Path:
-    """``best.keras`` -> ``.best.tmp.keras``: hidden, and Keras still sees the right suffix."""
-    stem, dot, suffix = path.name.partition(".")
-    return path.with_name(f".{stem}.tmp{dot}{suffix}")
-
-
-def save_atomic(path: str | os.PathLike, save) -> Path:
-    """``save(temporary path)``, then rename it to ``path``: readers never see half a file."""
-    path = Path(path)
-    tmp = _temporary(path)
-    try:
-        save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
-    return save_atomic(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def write_json(path: str | os.PathLike, data) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(data, indent=1, default=str) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> dict | None:
-    """The JSON object in ``path``, or None when it is missing or unreadable."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def fingerprint(*arrays) -> str:
@@ -159,132 +120,6 @@ def clear(directory: Path) -> None:
         (directory / name).unlink(missing_ok=True)
     for name in RUN_FOLDERS:
         shutil.rmtree(directory / name, ignore_errors=True)
-
-
-def read_state(directory: Path) -> dict | None:
-    """The backed-up state of an interrupted run in ``directory``, or None."""
-    backup = directory / "backup"
-    state = read_json(backup / "state.json")
-    if state and (backup / str(state.get("weights"))).is_file():
-        return state
-    legacy = read_json(backup / "training_metadata.json")  # keras.callbacks.BackupAndRestore's
-    if legacy and (backup / "latest.weights.h5").is_file():
-        rows = _read_log(directory / "log.csv")[:legacy["epoch"]]
-        scores = [row.get("val_accuracy", float("nan")) for row in rows]
-        best = int(np.nanargmax(scores)) + 1 if rows and not np.all(np.isnan(scores)) else None
-        return {"epoch": legacy["epoch"], "weights": "latest.weights.h5", "rows": rows,
-                "best_epoch": best, "best_value": scores[best - 1] if best else None}
-    return None
-
-
-def _read_log(log_file: Path) -> list[dict]:
-    """Rows of a ``log.csv``; a row cut short by a kill is dropped."""
-    try:
-        with open(log_file, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError:
-        return []
-    parsed = []
-    for row in rows:
-        try:
-            parsed.append({key: float(value) for key, value in row.items() if key})
-        except (TypeError, ValueError):
-            break
-    return parsed
-
-
-class RunState:
-    """One run's backup, best checkpoint and log, committed together at the end of each epoch.
-
-    At an epoch's end: weights and optimizer state go to ``backup/epoch-N.weights.h5``; a new
-    best model to ``backup/best-epoch-N.keras``; then ``backup/state.json`` is replaced (the
-    commit); then the new best replaces ``best.keras``, ``log.csv`` is rewritten and the older
-    backup removed. Killed anywhere, the state names complete files, and ``restore`` installs or
-    drops a best model the commit did or did not reach.
-    """
-
-    def __init__(self, directory: str | os.PathLike, model, state: dict | None = None,
-                 monitor: str = "val_accuracy"):
-        state = state or {}
-        self.directory, self.model, self.monitor = Path(directory), model, monitor
-        self.backup = self.directory / "backup"
-        self.epoch = int(state.get("epoch", 0))
-        self.weights = state.get("weights")
-        self.rows = [dict(row) for row in state.get("rows", [])]
-        self.best_epoch, self.best = state.get("best_epoch"), state.get("best_value")
-        self.earlier_seconds = float(state.get("seconds", 0.0))
-        self.session_start = time.perf_counter()
-
-    @property
-    def history(self) -> dict:
-        """``{"epoch": [0, 1, ...], "accuracy": [...], "val_accuracy": [...], ...}``."""
-        keys = ["epoch"] + sorted({key for row in self.rows for key in row} - {"epoch"})
-        return {key: [row.get(key, float("nan")) for row in self.rows] for key in keys}
-
-    @property
-    def seconds(self) -> float:
-        """Training time over every session of this run."""
-        return self.earlier_seconds + time.perf_counter() - self.session_start
-
-    def restore(self) -> int:
-        """Load the backed-up weights and optimizer state; the number of epochs already done."""
-        for pending in self.backup.glob("best-epoch-*.keras"):
-            if pending.name == f"best-epoch-{self.best_epoch or 0:04d}.keras":
-                os.replace(pending, self.directory / "best.keras")  # the commit got that far
-            else:
-                pending.unlink()
-        if not self.weights:
-            return 0
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(str(self.backup / self.weights))
-        self._write_log()
-        self.session_start = time.perf_counter()
-        return self.epoch
-
-    def epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Back up epoch ``epoch`` (0-based, as Keras counts) and keep its scores."""
-        logs = {key: float(value) for key, value in (logs or {}).items()
-                if np.ndim(value) == 0}
-        self.rows.append({"epoch": epoch, **logs})
-        self.epoch = epoch + 1
-        self.backup.mkdir(parents=True, exist_ok=True)
-        weights = f"epoch-{self.epoch:04d}.weights.h5"
-        save_atomic(self.backup / weights, self.model.save_weights)
-        value = logs.get(self.monitor)
-        improved = value is not None and (self.best is None or value > self.best)
-        if improved:
-            pending = save_atomic(self.backup / f"best-epoch-{self.epoch:04d}.keras", self.model.save)
-            self.best, self.best_epoch = value, self.epoch
-        previous, self.weights = self.weights, weights
-        write_json(self.backup / "state.json", {
-            "epoch": self.epoch, "weights": weights, "rows": self.rows, "monitor": self.monitor,
-            "best_epoch": self.best_epoch, "best_value": self.best, "seconds": self.seconds})
-        if improved:
-            os.replace(pending, self.directory / "best.keras")
-        self._write_log()
-        if previous and previous != weights:
-            (self.backup / previous).unlink(missing_ok=True)
-
-    def finish(self) -> None:
-        """Training ended normally: the backup is no longer needed."""
-        shutil.rmtree(self.backup, ignore_errors=True)
-
-    def _write_log(self) -> None:
-        history = self.history
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(history)
-        writer.writerows(zip(*history.values()))
-        write_text(self.directory / "log.csv", text.getvalue())
-
-    def callback(self):
-        """The Keras callback that calls ``epoch_end`` and, at a normal end, ``finish``."""
-        import keras
-
-        return keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end,
-                                              on_train_end=lambda logs=None: self.finish())
 
 
 @dataclass

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from emolib import CLASS_NAMES, runs
+from emolib import CLASS_NAMES, checkpoints, runs
 from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 # the run folder's own module; notebooks and scripts call them as training.save_run etc.
@@ -308,7 +308,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
                              steps=steps_per_epoch * epochs,
                              warmup_steps=steps_per_epoch * warmup_epochs if schedule == "cosine" else 0,
                              label_smoothing=label_smoothing, weight_decay=weight_decay)
-        run_state = runs.RunState(run_dir, model, state)
+        run_state = checkpoints.RunState(run_dir, model, state)
         resumed_from = run_state.restore()
     if resumed_from:
         print(f"{run_name}: resuming after epoch {resumed_from} of {epochs}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from emolib import runner
+from emolib import parameters, runner
 from emolib.cli import main
 from emolib.paths import notebooks_dir
 
@@ -63,11 +63,11 @@ def test_profiles_only_override_declared_parameters(notebook):
 
 
 def test_parse_overrides():
-    # text, typed per notebook against its parameters cell by runner.check_overrides
-    assert runner.parse_overrides(["epochs=3", "data_source=x.zip", "flag=False", "w=[1, 2]"]) == {
+    # text, typed per notebook against its parameters cell by parameters.check_overrides
+    assert parameters.parse_overrides(["epochs=3", "data_source=x.zip", "flag=False", "w=[1, 2]"]) == {
         "epochs": "3", "data_source": "x.zip", "flag": "False", "w": "[1, 2]"}
     with pytest.raises(Exception, match="name=value"):
-        runner.parse_overrides(["epochs"])
+        parameters.parse_overrides(["epochs"])
 
 
 def test_run_without_data_says_where_to_put_it(monkeypatch, capsys):

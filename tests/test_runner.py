@@ -10,7 +10,7 @@ import sys
 import nbformat
 import pytest
 
-from emolib import runner
+from emolib import parameters, runner
 from emolib.cli import main
 from emolib.paths import ROOT, notebooks_dir, outputs_dir
 
@@ -65,14 +65,14 @@ def test_overrides_are_checked_before_anything_runs(pairs, expected, capsys, mon
 
 def test_overrides_are_typed_per_notebook():
     nb02, nb03 = (next(notebooks_dir().glob(f"{number}_*.ipynb")) for number in ("02", "03"))
-    checked = runner.check_overrides([nb02, nb03], runner.parse_overrides([
+    checked = parameters.check_overrides([nb02, nb03], parameters.parse_overrides([
         "epochs=3", "learning_rate=1", "run_tag=2", "widths=[8, 16, 32, 64]", "head_epochs=1",
         "train_emonet=false", "teacher=emonet"]))
     assert checked[nb02] == {"epochs": 3, "learning_rate": 1.0, "run_tag": "2",
                              "widths": [8, 16, 32, 64], "train_emonet": False}
     assert checked[nb03] == {"run_tag": "2", "head_epochs": 1, "teacher": "emonet"}
-    assert runner.check_overrides([nb03], {"augment": "False"}) == {nb03: {"augment": False}}
-    assert runner.check_overrides([nb02], {"augment": "none"}) == {nb02: {"augment": "none"}}
+    assert parameters.check_overrides([nb03], {"augment": "False"}) == {nb03: {"augment": False}}
+    assert parameters.check_overrides([nb02], {"augment": "none"}) == {nb02: {"augment": "none"}}
 
 
 @pytest.mark.parametrize("how", ["a file in the way", "read-only"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_training import Crash, CrashAfterEpoch, tiny_emonet, toy_data
 
-from emolib import comparison, models, progress, runs, training
+from emolib import checkpoints, comparison, models, progress, runs, training
 from emolib.errors import EmolibError
 
 
@@ -107,7 +107,7 @@ def test_restore_finishes_or_drops_a_best_model_the_commit_did_or_did_not_reach(
     backup.mkdir()
     (backup / "best-epoch-0002.keras").write_text("committed")
     (backup / "best-epoch-0003.keras").write_text("not committed")
-    state = runs.RunState(tmp_path, model=None, state={"epoch": 2, "best_epoch": 2, "rows": []})
+    state = checkpoints.RunState(tmp_path, model=None, state={"epoch": 2, "best_epoch": 2, "rows": []})
     assert state.restore() == 0  # no weights named: nothing to load
     assert (tmp_path / "best.keras").read_text() == "committed"
     assert not list(backup.glob("best-epoch-*"))
@@ -116,7 +116,7 @@ def test_restore_finishes_or_drops_a_best_model_the_commit_did_or_did_not_reach(
 def test_log_rows_cut_short_by_a_kill_are_dropped(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("epoch,accuracy,val_accuracy\n0,0.5,0.4\n1,0.6,")
-    assert runs._read_log(log) == [{"epoch": 0.0, "accuracy": 0.5, "val_accuracy": 0.4}]
+    assert checkpoints._read_log(log) == [{"epoch": 0.0, "accuracy": 0.5, "val_accuracy": 0.4}]
 
 
 def test_training_writes_progress_for_the_runner():
@@ -156,7 +156,7 @@ def write_progress(runs_dir, name, **fields):
               "epoch_log": [{"epoch": 1, "elapsed_s": 150.0, "eta_s": 5850.0,
                              "val_accuracy": 0.5, "best_val_accuracy": 0.5}], **fields}
     (runs_dir / name).mkdir(parents=True, exist_ok=True)
-    runs.write_json(runs_dir / name / "progress.json", record)
+    checkpoints.write_json(runs_dir / name / "progress.json", record)
 
 
 def test_console_appends_epoch_lines_or_rewrites_one_line_on_a_terminal(tmp_path):
