@@ -19,9 +19,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -201,6 +203,8 @@ def _execute(notebook: Path, target: Path, parameters: dict, log_handle, log_fil
                 progress_bar=False, log_output=True, kernel_name="python3",
                 engine_name=_engine(progress), kernel_manager_class=_kernel_manager(log_handle, env))
     except papermill.PapermillExecutionError as error:
+        log_handle.write(re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)) + "\n")
+        log_handle.flush()
         message = error.evalue.splitlines()[0][:300] if error.evalue else ""
         if error.ename in _refusals():  # the notebook said what to do; nothing half-done stays
             running.unlink(missing_ok=True)
@@ -210,6 +214,8 @@ def _execute(notebook: Path, target: Path, parameters: dict, log_handle, log_fil
                           f"{message}); open {display_path(target)} to see where, full output in "
                           f"{display_path(log_file)}") from None
     except Exception as error:  # the kernel died, the output could not be written, ...
+        log_handle.write(traceback.format_exc())
+        log_handle.flush()
         if running.exists():
             os.replace(running, target)
         first = (str(error).splitlines() or [""])[0][:300]
@@ -229,9 +235,12 @@ def _execute(notebook: Path, target: Path, parameters: dict, log_handle, log_fil
 @contextlib.contextmanager
 def native_output_to(path: str | os.PathLike):
     """What C libraries write to stderr (TensorFlow's and CUDA's start-up lines) goes to
-    ``path``; Python's own output (errors, warnings) still reaches the terminal."""
+    ``path``; Python's own output (errors, warnings) still reaches the terminal. An empty log
+    is removed at the end."""
+    path = Path(path)
+    created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         log = open(path, "w")
     except OSError:
         yield  # nowhere to put it: leave stderr as it is
@@ -250,3 +259,8 @@ def native_output_to(path: str | os.PathLike):
         sys.stderr.close()
         sys.stderr = python_stderr
         log.close()
+        if not path.stat().st_size:  # nothing was said: leave nothing behind
+            path.unlink()
+            with contextlib.suppress(OSError):
+                for folder in created:
+                    folder.rmdir()

@@ -124,6 +124,10 @@ def test_native_output_goes_to_the_log_and_python_output_to_the_terminal(tmp_pat
     err = capfd.readouterr().err
     assert err == "error: a line for people\n"
     assert "cudart_stub" in log.read_text()
+    quiet = tmp_path / "outputs" / "logs" / "emolib.log"
+    with runner.native_output_to(quiet):
+        pass
+    assert not (tmp_path / "outputs").exists()  # nothing said, nothing left
 
 
 TOY_TRAINING = """\
