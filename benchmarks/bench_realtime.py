@@ -5,7 +5,8 @@ side by side with the ``fer`` package's ``FER(mtcnn=False).detect_emotions`` on 
     .venv/bin/python benchmarks/bench_realtime.py --frames 100 --model outputs/runs/x/model.keras
 
 The default backend runs the int8 TFLite copy that ships beside the default model; the
-``keras`` column runs the same model through TensorFlow, for comparison.
+``keras`` column runs the same model through TensorFlow, for comparison; the ``heatmap`` column
+adds the webcam demo's Heatmap toggle (Grad-CAM of the Keras model per face, blended and drawn).
 
 emolib's figure is end to end: face detection, crops, one batched classification, smoothing and
 the annotated frame. ``fer`` is optional and only for this comparison: install it in the
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-fer", action="store_true", help="skip the fer package")
     args = parser.parse_args(argv)
 
-    from emolib import models, paths, realtime, sources
+    from emolib import explain, models, paths, realtime, sources
     from emolib.errors import EmolibError
 
     try:
@@ -101,6 +102,19 @@ def main(argv=None) -> int:
             fps, cpu_fps, found = time_frames(lambda f: len(pipeline.process(f).faces), frames)
             row[f"{name}_fps"], row[f"{name}_fps_per_cpu_second"] = round(fps, 1), round(cpu_fps, 1)
             row[f"{name}_faces"] = round(found, 2)
+        # the webcam demo's Heatmap toggle: Grad-CAM of the Keras model for every face, drawn
+        pipeline = realtime.Pipeline(classifiers["auto"], annotate=False)
+        explainer = explain.Explainer(pipeline)
+
+        def with_heatmaps(frame):
+            result = pipeline.process(frame)
+            explain.explain_frame(frame, result.faces, explainer, margin=pipeline.margin,
+                                  fps=result.fps)
+            return len(result.faces)
+
+        fps, cpu_fps, found = time_frames(with_heatmaps, frames)
+        row["emolib_heatmap_fps"] = round(fps, 1)
+        row["emolib_heatmap_fps_per_cpu_second"] = round(cpu_fps, 1)
         if fer_detector is not None:
             fps, cpu_fps, found = time_frames(lambda f: len(fer_detector.detect_emotions(f)), frames)
             row["fer_fps"], row["fer_fps_per_cpu_second"] = round(fps, 1), round(cpu_fps, 1)
@@ -112,7 +126,8 @@ def main(argv=None) -> int:
     print("frames/s (wall clock) and [frames per CPU second]; emolib = the default backend "
           f"({classifiers['auto'].backend}), keras = the .keras model through TensorFlow")
     columns = [("emolib", "emolib"), ("emolib_keras", "keras"),
-               ("emolib_scan_every_frame", "scan every frame"), ("fer", "fer")]
+               ("emolib_scan_every_frame", "scan every frame"), ("emolib_heatmap", "heatmap"),
+               ("fer", "fer")]
     print(f"{'faces':>5} " + " ".join(f"{title:>17}" for _, title in columns) + f" {'speedup':>14}")
     for row in rows:
         cells = [f"{row[key + '_fps']} [{row[key + '_fps_per_cpu_second']}]" if key + "_fps" in row

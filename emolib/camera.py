@@ -38,6 +38,10 @@ _CSS = """
 """
 
 
+#: frames shown before the status and the frame show a frames/s figure
+MIN_FRAMES_FOR_FPS = 8
+
+
 def decode_jpeg(buffer) -> np.ndarray | None:
     """BGR frame from JPEG (or PNG) bytes; None when they are not a decodable image."""
     import cv2
@@ -71,6 +75,10 @@ class BrowserCamera(anywidget.AnyWidget):
     quality = traitlets.Float(0.8).tag(sync=True)  #: JPEG quality of the frames sent, 0-1
     max_fps = traitlets.Float(30.0).tag(sync=True)
     max_in_flight = traitlets.Int(2).tag(sync=True)  #: frames sent but not yet acknowledged
+    #: the preview's status line, set by the kernel (clears a stale error when the camera changes)
+    note = traitlets.Unicode("").tag(sync=True)
+    #: scroll the demo into view when it is first shown (after "Run All" the page sits at the end)
+    reveal = traitlets.Bool(True).tag(sync=True)
     _token = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, on_frame: Callable | None = None, on_event: Callable | None = None, **kwargs):
@@ -194,10 +202,20 @@ class WebcamDemo:
                                                     description="Smoothing")
         self.status = widgets.HTML("camera off")
         self.status.add_class("emolib-status")
+        # the frame scales down with the panel and the bars wrap below it: nothing is cut off
         self.image = widgets.Image(value=_placeholder("press Start"), format="jpeg",
-                                   layout=widgets.Layout(width=f"{width}px"))
+                                   layout=widgets.Layout(width=f"{width}px", max_width="100%",
+                                                         height="auto", flex="0 1 auto"))
         self.image.add_class("emolib-annotated")
-        self.bars = widgets.HTML(probability_bars(None, "probabilities"))
+        self.bars = widgets.HTML(probability_bars(None, "probabilities"),
+                                 layout=widgets.Layout(flex="0 0 auto"))
+        self.heatmap_toggle = widgets.ToggleButton(
+            value=False, description="Heatmap", icon="eye",
+            tooltip="overlay each face with where the model looks (Grad-CAM of its Keras model, "
+            "for the emotion shown); costs frames/s")
+        self.heatmap_toggle.add_class("emolib-heatmap")
+        self._explainer = None
+        self._last_frame = None
         self.log = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
         self.browser_camera = BrowserCamera(on_frame=self._on_browser_frame,
                                             on_event=self._on_camera_event, max_fps=max_fps,
@@ -209,12 +227,16 @@ class WebcamDemo:
         self.model_choice.observe(lambda _: self._build_pipeline(), "value")
         self.smoothing_slider.observe(self._on_smoothing, "value")
         self.browser_camera.observe(self._on_browser_running, "running")
+        self.camera_choice.observe(self._on_camera_choice, "value")
 
+        wrap = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
         self.widget = widgets.VBox([
-            widgets.HBox([self.camera_choice, self.start_button, self.stop_button]),
-            widgets.HBox([self.detector_choice, self.model_choice, self.smoothing_slider]),
+            widgets.HBox([self.camera_choice, self.start_button, self.stop_button,
+                          self.heatmap_toggle], layout=wrap),
+            widgets.HBox([self.detector_choice, self.model_choice, self.smoothing_slider],
+                         layout=wrap),
             self.status,
-            widgets.HBox([self.image, self.bars]),
+            widgets.HBox([self.image, self.bars], layout=wrap),
             self.browser_camera,
             self.log,
         ])
@@ -229,8 +251,13 @@ class WebcamDemo:
     def _model_label(path: Path) -> str:
         from emolib.models import DEFAULT_MODEL
 
+        from emolib.export import int8_companion
+
         path = Path(path)
-        return f"default ({path.name})" if path == DEFAULT_MODEL else f"{path.parent.name}/{path.name}"
+        # what runs: the int8 copy beside a .keras file (the "auto" backend), else the file
+        runs = int8_companion(path).name if int8_companion(path).exists() else path.name
+        shown = runs if runs == path.name else f"{runs}, from {path.name}"
+        return f"default ({shown})" if path == DEFAULT_MODEL else f"{path.parent.name}/{shown}"
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#c0392b" if error else "#333"
@@ -251,8 +278,10 @@ class WebcamDemo:
         except EmolibError as error:
             self._say(str(error), error=True)
             return
+        pipeline.annotate = False  # drawn here: frames/s once measured, the heatmaps
         with self._lock:
             self.pipeline = pipeline
+            self._explainer = None
         self.log.append_stdout(f"{pipeline.note}; detector {pipeline.detector_name}\n")
         self._say("ready: press Start" if not self.running else "pipeline changed")
 
@@ -289,12 +318,21 @@ class WebcamDemo:
             self._kernel_thread.join(timeout=2)
             self._kernel_thread = None
         self._set_buttons(running=False)
+        if self._last_frame is not None and self.last_result is not None:
+            # the frozen frame keeps its boxes and labels, not a frames/s figure that is over
+            self.image.value = encode_jpeg(self._draw(self._last_frame, self.last_result, None))
         self._say(f"stopped after {self.frames_shown} frames")
 
     def _set_buttons(self, running: bool) -> None:
         self.start_button.disabled = running
         self.stop_button.disabled = not running
         self.camera_choice.disabled = running
+
+    def _on_camera_choice(self, change) -> None:
+        """A new camera: an error about the other one no longer applies."""
+        self.browser_camera.note = ("camera off" if change["new"] == "browser"
+                                    else "browser camera not in use (kernel camera chosen)")
+        self._say("ready: press Start")
 
     def _on_browser_running(self, change) -> None:
         if not change["new"]:
@@ -315,8 +353,11 @@ class WebcamDemo:
         if pipeline is None:
             return
         result = pipeline.process(frame)
-        self.image.value = encode_jpeg(result.image)
         self.frames_shown += 1
+        # the first frames arrive back to back: a rate over them is meaningless (it read 120)
+        fps = result.fps if self.frames_shown >= MIN_FRAMES_FOR_FPS else 0.0
+        self.image.value = encode_jpeg(self._draw(frame, result, fps))
+        self._last_frame = frame
         self.last_result = result
         if result.faces:
             face = result.faces[0]
@@ -327,9 +368,21 @@ class WebcamDemo:
         else:
             self.bars.value = probability_bars(None, "probabilities")
             found = "no face in view"
-        self.status.value = (f"{camera_name} · {result.fps:.1f} frames/s · "
+        rate = f"{fps:.1f} frames/s" if fps else "measuring frames/s"
+        self.status.value = (f"{camera_name} · {rate} · "
                              f"{result.latency_ms:.0f} ms per frame · frames shown: "
                              f"{self.frames_shown} · {html.escape(found)}")
+
+    def _draw(self, frame: np.ndarray, result, fps: float | None) -> np.ndarray:
+        """The annotated frame, with each face's heatmap when the Heatmap toggle is on."""
+        from emolib import explain, realtime
+
+        if not (self.heatmap_toggle.value and result.faces):
+            return realtime.annotate(frame, result.faces, fps=fps)
+        if self._explainer is None:  # built on first use: tracing costs a second or two
+            self._explainer = explain.Explainer(self.pipeline)
+        return explain.explain_frame(frame, result.faces, self._explainer,
+                                     margin=self.pipeline.margin, fps=fps)
 
     def _on_browser_frame(self, frame: np.ndarray) -> None:
         if self.browser_camera.running:  # frames still in flight after Stop are dropped

@@ -4,6 +4,7 @@ a bright patch in one quadrant), for every emolib architecture, and through an i
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -195,3 +196,63 @@ def test_predict_explain_names_one_file_per_image_and_refuses_videos(tmp_path, c
     assert "takes photos" in capsys.readouterr().err
     with pytest.raises(EmolibError, match="png or .jpg"):
         explain.output_paths(paths, tmp_path / "out.gif")
+
+
+# --------------------------------------------------------------------------- the webcam widget
+
+@pytest.fixture
+def demo(tmp_path):
+    from emolib import camera
+
+    path = tmp_path / "tiny.keras"
+    models.build_emonet(widths=(4, 8, 8, 8), dense_units=8).save(path)
+    return camera.WebcamDemo(model_path=str(path))
+
+
+def decoded(value):
+    from emolib import camera
+
+    return camera.decode_jpeg(value).astype(int)
+
+
+def test_widget_heatmap_toggle_fps_status_and_frozen_frame(demo):
+    from emolib import camera, realtime, sources
+    from emolib.faces import crop_square
+
+    frames = list(sources.sample_frames(camera.MIN_FRAMES_FOR_FPS + 2))
+    demo.start()
+    demo.process_frame(frames[0])
+    assert "measuring frames/s" in demo.status.value  # no rate over two back-to-back frames
+    plain = decoded(demo.image.value)
+    for frame in frames[1:]:
+        demo.process_frame(frame)
+    assert re.search(r"\d+\.\d frames/s", demo.status.value), demo.status.value
+    demo.heatmap_toggle.value = True
+    demo.process_frame(frames[0])
+    (face,) = demo.last_result.faces
+    left, top, side = crop_square(face.box)
+    with_heatmap = decoded(demo.image.value)
+    region = (slice(top + 4, top + side - 4), slice(left + 4, left + side - 4))
+    assert np.abs(with_heatmap[region] - plain[region]).mean() > 20  # colours over the face
+    demo.stop()
+    frozen = decoded(demo.image.value)
+    without_fps = realtime.annotate(frames[0], demo.last_result.faces, fps=None)
+    with_fps = realtime.annotate(frames[0], demo.last_result.faces, fps=30.0)
+    corner = (slice(0, 40), slice(0, 120))  # where the frames/s figure is drawn
+    demo.heatmap_toggle.value = False
+    assert np.abs(frozen[corner] - without_fps[corner]).mean() < np.abs(
+        frozen[corner] - with_fps[corner]).mean()
+
+
+def test_widget_camera_switch_clears_a_stale_error_and_names_what_runs(demo):
+    from emolib import camera
+
+    browser = demo.browser_camera
+    browser._on_custom_message(browser, {"type": "error", "message": "camera permission denied: "
+                                         "allow the camera"}, [])
+    assert "permission denied" in demo.status.value
+    demo.camera_choice.value = "kernel"
+    assert "permission denied" not in demo.status.value and "ready" in demo.status.value
+    assert "not in use" in browser.note
+    label = camera.WebcamDemo._model_label(models.DEFAULT_MODEL)
+    assert label == "default (emonet-int8.tflite, from emonet.keras)"

@@ -162,15 +162,39 @@ function render({ model, el }) {
     }
   }
 
+  const onNote = () => { if (!stream && model.get("note")) say(model.get("note")); };
   model.on("msg:custom", onMessage);
   model.on("change:running", onRunning);
+  model.on("change:note", onNote);
   say("camera off");
   if (model.get("running")) start();
+  const stopRevealing = model.get("reveal") ? reveal(el) : () => {};
   return () => {
     model.off("msg:custom", onMessage);
     model.off("change:running", onRunning);
+    model.off("change:note", onNote);
+    stopRevealing();
     stop();
   };
+}
+
+// After "Run All" JupyterLab leaves the page at the last cell, far below the demo: bring the
+// demo's output into view when it appears, and again while later cells run, until the person
+// scrolls, clicks or types (then the page is theirs).
+function reveal(el) {
+  const target = () => el.closest(".jp-OutputArea-output") || el.closest(".jp-Cell") || el;
+  const timers = [0, 400, 1500, 3000, 6000, 10000, 20000, 30000].map((delay) =>
+    setTimeout(() => {
+      const top = target();
+      if (document.body.contains(top)) top.scrollIntoView({ block: "start" });
+    }, delay));
+  const events = ["wheel", "mousedown", "keydown", "touchstart"];
+  const cancel = () => {
+    timers.forEach(clearTimeout);
+    events.forEach((name) => window.removeEventListener(name, cancel, true));
+  };
+  events.forEach((name) => window.addEventListener(name, cancel, true));
+  return cancel;
 }
 
 export default { render };
