@@ -125,3 +125,77 @@ def _predict(args) -> int:
 
 
 REGISTRY.append(add_predict)
+
+
+def add_sweep(commands) -> None:
+    """``sweep [train|02|03] [--config FILE] [-p NAME=VALUES] [--scheduler asha] [--address A]``."""
+    sweep = commands.add_parser(
+        "sweep", help="a parameter sweep on Ray Tune (a local Ray, or a cluster with --address): "
+        "one run folder per trial, trials ranked by PublicTest accuracy")
+    sweep.add_argument("target", nargs="?", help="train: EmoNet's training function with notebook "
+                       "02's recipe (default; fast, supports ASHA); 02 or 03: the notebook")
+    sweep.add_argument("--config", metavar="FILE", help="a YAML or JSON sweep definition, e.g. "
+                       "benchmarks/emonet_ablation.yaml; the options below override it")
+    sweep.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUES",
+                       help="learning_rate=1e-3,2e-3 (a grid), learning_rate=loguniform(1e-4,1e-2) "
+                       "or augment=choice(faces,none) (random, see --num-samples), epochs=3 "
+                       "(fixed); repeatable")
+    sweep.add_argument("--profile", choices=("quick", "cpu", "full"),
+                       help="the notebook profile every trial starts from (default quick)")
+    sweep.add_argument("--name", help="folder in outputs/sweeps and part of the run names "
+                       "(default: TARGET-date-time)")
+    sweep.add_argument("--arms", nargs="+", metavar="ARM", help="only these arms of --config")
+    sweep.add_argument("--num-samples", type=int, metavar="N",
+                       help="draws of the random parameters; a grid runs N times (default 1)")
+    sweep.add_argument("--cpus-per-trial", type=float, metavar="C", help="default 1")
+    sweep.add_argument("--gpus-per-trial", type=float, metavar="G", help="default 0; a trial "
+                       "with 2 or more trains on all of them (MirroredStrategy)")
+    sweep.add_argument("--max-concurrent", type=int, metavar="N",
+                       help="trials at a time (default: as many as the CPUs/GPUs allow)")
+    sweep.add_argument("--scheduler", choices=("fifo", "asha"), help="asha stops weak trials "
+                       "early on their per-epoch PublicTest accuracy (default fifo: all finish)")
+    sweep.add_argument("--grace-epochs", type=int, metavar="N",
+                       help="epochs each trial runs before ASHA may stop it (default 1)")
+    sweep.add_argument("--address", default="", help="join a running Ray cluster (the address "
+                       "`ray start --head` prints); default: a local Ray for this sweep only")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the interrupted sweep --name (Tune's experiment restore)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the trials; start nothing")
+    sweep.set_defaults(handler=_sweep)
+
+
+def _sweep(args) -> int:
+    from emolib import sweep
+    from emolib.comparison import markdown_table
+    from emolib.errors import EmolibError
+    from emolib.paths import outputs_dir
+
+    if args.resume:
+        if not args.name:
+            raise EmolibError("--resume needs the --name of the sweep to continue")
+        spec = sweep.saved(args.name)
+    else:
+        spec = sweep.definition(
+            args.target, config=args.config, pairs=args.parameter, arms=args.arms, name=args.name,
+            profile=args.profile, num_samples=args.num_samples, scheduler=args.scheduler,
+            grace_epochs=args.grace_epochs, cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent)
+    trials = sweep.plan(spec)
+    print(f"sweep {spec['name']}: {len(trials)} trial(s) of {spec['target']} (profile "
+          f"{spec['profile']}) on {args.address or 'a local Ray'}", flush=True)
+    if args.dry_run:
+        import pandas as pd
+
+        print(markdown_table(pd.DataFrame(trials).rename_axis("trial")))
+        return 0
+    table = sweep.run(spec, address=args.address, resume=args.resume)
+    print(markdown_table(table))
+    print(f"results in {outputs_dir('sweeps', spec['name'])}")
+    unfinished = int((table["status"] != "finished").sum())
+    if unfinished:
+        print(f"{unfinished} trial(s) did not finish (stopped early by the scheduler, failed or "
+              f"interrupted); --name {spec['name']} --resume continues the failed and interrupted")
+    return 0
+
+
+REGISTRY.append(add_sweep)

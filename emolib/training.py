@@ -27,12 +27,14 @@ SEED_RECIPE = {"epochs": 50, "batch_size": 64, "learning_rate": 1e-4, "schedule"
 def setup(seed: int = 0, mixed_precision: bool | None = None):
     """Seed everything, turn on mixed precision on a GPU, return a ``tf.distribute`` strategy.
 
-    With more than one GPU the strategy is a ``MirroredStrategy``; build and train models
-    inside ``with strategy.scope():``.
+    With more than one GPU the strategy is a ``MirroredStrategy`` (so is a sweep trial's that
+    holds several); build and train models inside ``with strategy.scope():``. A ``TF_CONFIG``
+    naming several machines is refused (see ``_refuse_multi_worker``).
     """
     import keras
     import tensorflow as tf
 
+    _refuse_multi_worker()
     keras.utils.set_random_seed(seed)
     gpus = tf.config.list_physical_devices("GPU")
     if mixed_precision is None:
@@ -41,6 +43,26 @@ def setup(seed: int = 0, mixed_precision: bool | None = None):
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _refuse_multi_worker() -> None:
+    """One run on several machines is ``MultiWorkerMirroredStrategy`` with a ``TF_CONFIG`` each,
+    but Keras 3's ``model.fit`` fails under it (keras-team/keras#20585): say so, rather than let
+    every machine train the whole run alone into the same run folder."""
+    import json
+    import os
+
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        raise EmolibError("TF_CONFIG is set but is not JSON; unset it") from None
+    cluster = config.get("cluster", {}) if isinstance(config, dict) else {}
+    machines = sum(len(cluster.get(role) or []) for role in ("chief", "worker"))
+    if machines > 1:
+        raise EmolibError(f"TF_CONFIG names {machines} machines for MultiWorkerMirroredStrategy, "
+                          "which Keras 3's model.fit does not support (keras-team/keras#20585); "
+                          "unset TF_CONFIG and spread a sweep over the machines instead "
+                          "(python -m emolib sweep --address, see the README)")
 
 
 #: Training-time augmentations ``make_augmenter`` knows (``"none"`` turns it off), with their

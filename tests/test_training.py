@@ -219,28 +219,6 @@ def test_save_run_writes_metrics_with_protocol_hardware_and_versions():
     assert (run.directory / "model.keras").stat().st_size < (run.directory / "best.keras").stat().st_size
 
 
-def test_ablation_script_runs_an_arm_leaves_no_run_behind_and_summarises():
-    import argparse
-    import importlib.util
-
-    from conftest import ROOT
-    from emolib.paths import outputs_dir
-
-    spec = importlib.util.spec_from_file_location("ablate", ROOT / "benchmarks" / "ablate_emonet.py")
-    ablate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablate)
-    args = argparse.Namespace(epochs=1, widths=[4, 8, 8, 8], dense_units=8)
-    data = (toy_data(64), toy_data(32, seed=1))
-    row = ablate.run_arm("no batch norm", 0, data, args)
-    assert row["arm"] == "no batch norm" and row["best_epoch"] == 1
-    assert 0 <= row["best_val_accuracy"] <= 1 and set(row) == set(ablate.FIELDS)
-    assert not any(outputs_dir("runs").iterdir())  # not mistaken for a finished run by notebook 04
-    table = ablate.summary([{**row, "arm": "full", "best_val_accuracy": 0.60},
-                            {**row, "arm": "full", "seed": 1, "best_val_accuracy": 0.62},
-                            {**row, "best_val_accuracy": 0.55}])
-    assert "| full | 2 | 61.0% (±1.0) |" in table and "| no batch norm | 1 | 55.0% | -6.0 |" in table
-
-
 def test_train_refuses_empty_data_before_creating_a_run_folder():
     from emolib.errors import EmolibError
     from emolib.paths import outputs_dir

@@ -1,0 +1,214 @@
+"""Tune trials of a sweep (see ``emolib.sweep``): what runs in a Ray worker, and their table.
+
+``train_trial`` trains EmoNet in-process with a Keras callback that reports PublicTest accuracy to
+Tune after every epoch; ``notebook_trial`` executes notebook 02 or 03 and reports the epochs its
+run's ``log.csv`` gains. Both leave the run folder a single run leaves, named per trial.
+``results_table`` ranks the trials on PublicTest; ``arms_summary`` is an ablation's table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import threading
+from pathlib import Path
+
+from emolib import sweep
+from emolib.paths import outputs_dir
+from emolib.sweep import METRIC, TARGETS, trial_parameters
+
+
+def run_name(settings: dict, trial_id: str) -> str:
+    """The run folder of a trial: ``<profile>-<model>-<sweep>-<NN>`` (NN: Tune's trial number)."""
+    return f"{settings['profile']}-{TARGETS[settings['target']]}-{trial_tag(settings, trial_id)}"
+
+
+def trial_tag(settings: dict, trial_id: str) -> str:
+    return f"{settings['name']}-{int(trial_id.rsplit('_', 1)[-1]):02d}"
+
+
+def _limit_threads(cpus: float) -> None:
+    """TensorFlow in this trial (and a notebook's kernel) uses the CPUs Tune gave it, not all."""
+    threads = str(max(1, math.floor(cpus)))
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = threads
+
+
+def _subset(images, labels, limit: int):
+    """A seeded subset (the same images in every trial, whatever its seed); all when limit is 0."""
+    import numpy as np
+
+    if not limit or limit >= len(labels):
+        return images, labels
+    keep = np.sort(np.random.default_rng(0).choice(len(labels), size=limit, replace=False))
+    return images[keep], labels[keep]
+
+
+def _report_callback(run: str, epochs: int):
+    import keras
+    from ray import tune
+
+    class ReportToTune(keras.callbacks.Callback):
+        """After each epoch but the last (its checkpoint and log are written by then): PublicTest
+        accuracy to Tune, whose scheduler may stop the trial here. The last epoch is reported
+        after the run is saved, so a trial stopped at its end still leaves a finished run."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 < epochs:
+                tune.report(_epoch_result((logs or {})[METRIC], epoch + 1, run))
+
+    return ReportToTune()
+
+
+def _epoch_result(score: float, epoch: int, run: str, **final) -> dict:
+    return {METRIC: float(score), "epoch": epoch, "run": run, **final}
+
+
+def train_trial(config: dict) -> None:
+    """A Tune trial: train EmoNet with notebook 02's recipe and this trial's parameters, save the run."""
+    from ray import tune
+
+    settings, params = config["sweep"], trial_parameters(config)
+    _limit_threads(settings["cpus_per_trial"])
+    from emolib import datasets, evaluation, models, training
+
+    name = run_name(settings, tune.get_context().get_trial_id())
+    strategy = training.setup(params["seed"])  # a MirroredStrategy when the trial holds several GPUs
+    data = datasets.load(params["data_source"] or None, progress=False)
+    train_data = _subset(*data.split("train"), params["max_train_images"])
+    val_data = _subset(*data.split("val"), params["max_eval_images"])
+    with strategy.scope():
+        model = models.build_emonet(widths=tuple(params["widths"]), dense_units=params["dense_units"],
+                                    batch_norm=params["batch_norm"])
+    power = params["class_weight_power"]
+    run = training.train(
+        model, train_data, val_data, run_name=name, epochs=params["epochs"],
+        batch_size=params["batch_size"], learning_rate=params["learning_rate"],
+        schedule=params["schedule"], warmup_epochs=1 if params["schedule"] == "cosine" else 0,
+        label_smoothing=params["label_smoothing"], weight_decay=params["weight_decay"],
+        augment=params["augment"], seed=params["seed"], verbose=0, strategy=strategy,
+        class_weight=training.balanced_class_weight(train_data[1], power) if power else None,
+        callbacks=[_report_callback(name, params["epochs"])])
+    scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only: a selection
+    arm = (config.get("arm") or {}).get("arm")
+    training.save_run(run, {"val": scores, "sweep": {**settings, "arm": arm}},
+                      profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
+    history = run.history[METRIC]
+    tune.report(_epoch_result(history[-1], len(history), name, val_macro_f1=scores["macro_f1"],
+                              minutes=run.wall_time_s / 60, finished=True))
+
+
+def notebook_trial(config: dict) -> None:
+    """A Tune trial: execute notebook 02 or 03 with this trial's parameters, reporting the epochs
+    its run's ``log.csv`` gains (each once the next one has begun; the last after the run is saved)."""
+    from ray import tune
+
+    from emolib import runner
+
+    settings, params = config["sweep"], trial_parameters(config)
+    _limit_threads(settings["cpus_per_trial"])
+    trial_id = tune.get_context().get_trial_id()
+    tag = trial_tag(settings, trial_id)
+    run_dir = outputs_dir("runs", create=False) / run_name(settings, trial_id)
+    failure = []
+
+    def execute():
+        try:
+            runner.run(settings["profile"], [settings["target"]], {**params, "run_tag": tag},
+                       check_data=False, tag=tag)
+        except BaseException as error:  # re-raised in the trial's thread below
+            failure.append(error)
+
+    worker = threading.Thread(target=execute, daemon=True)
+    worker.start()
+    reported = 0
+    try:
+        while worker.is_alive():
+            scores = _log_scores(run_dir / "log.csv")
+            for epoch in range(reported, len(scores) - 1):
+                tune.report(_epoch_result(scores[epoch], epoch + 1, run_dir.name))
+            reported = max(reported, len(scores) - 1)
+            worker.join(timeout=2)
+    finally:
+        if worker.is_alive():  # stopped by the scheduler: end the notebook's kernel too
+            _stop_children()
+    if failure:
+        raise failure[0]
+    scores = _log_scores(run_dir / "log.csv")
+    for epoch in range(reported, len(scores) - 1):
+        tune.report(_epoch_result(scores[epoch], epoch + 1, run_dir.name))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tune.report(_epoch_result(scores[-1], len(scores), run_dir.name, minutes=metrics["wall_time_s"] / 60,
+                              val_macro_f1=metrics["val"]["macro_f1"], finished=True))
+
+
+def _stop_children() -> None:
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        child.terminate()
+
+
+def _log_scores(log_file: Path) -> list[float]:
+    try:
+        with open(log_file, newline="") as handle:
+            return [float(row[METRIC]) for row in csv.DictReader(handle) if row.get(METRIC)]
+    except (OSError, ValueError):
+        return []  # not written yet: read again in two seconds
+
+
+def results_table(grid, spec: dict):
+    """One row per trial, best PublicTest accuracy first: what it varied, its best epoch, status."""
+    import pandas as pd
+
+    rows = []
+    for result in grid:
+        config, last = result.config, result.metrics or {}
+        trial_id = Path(result.path).name.removeprefix("trial_")
+        frame = result.metrics_dataframe
+        scores = (frame.set_index("epoch")[METRIC].dropna() if frame is not None and METRIC in frame
+                  else pd.Series(dtype=float))
+        row = {"trial": trial_id, "run": run_name(config["sweep"], trial_id)}
+        if spec["arms"]:
+            row.update(arm=config["arm"]["arm"], seed=trial_parameters(config).get("seed"))
+        row.update({key: _cell(config.get(key)) for key in spec["space"]})
+        row.update({"best PublicTest accuracy": scores.max() if len(scores) else math.nan,
+                    "best epoch": scores.idxmax() if len(scores) else None,
+                    "epochs": int(scores.index.max()) if len(scores) else 0,
+                    "PublicTest macro-F1": last.get("val_macro_f1", math.nan),
+                    "minutes": last.get("minutes", last.get("time_total_s", math.nan) / 60),
+                    "status": ("error" if result.error else "finished" if last.get("finished")
+                               else "stopped early")})
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("best PublicTest accuracy", ascending=False, kind="stable")
+    return table.reset_index(drop=True).rename_axis("rank").rename(index=lambda i: i + 1)
+
+
+def _cell(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def arms_summary(table, spec: dict) -> str:
+    """The ablation table: each arm's mean best PublicTest accuracy (± half the seeds' range),
+    its difference to the control arm, macro-F1 and minutes."""
+    control = table.loc[table["arm"] == spec["control"], "best PublicTest accuracy"].mean()
+    lines = [f"| arm | seeds | best PublicTest acc | vs {spec['control']} | PublicTest macro-F1 | minutes |",
+             "|---|---|---|---|---|---|"]
+    for arm in dict.fromkeys(a["arm"] for a in sweep.arm_variants(spec["arms"])):
+        rows = table[table["arm"] == arm]
+        accuracy = rows["best PublicTest accuracy"]
+        spread = f" (±{(accuracy.max() - accuracy.min()) / 2 * 100:.1f})" if len(rows) > 1 else ""
+        delta = "" if arm == spec["control"] else f"{(accuracy.mean() - control) * 100:+.1f}"
+        lines.append(f"| {arm} | {len(rows)} | {accuracy.mean() * 100:.1f}%{spread} | {delta} | "
+                     f"{rows['PublicTest macro-F1'].mean():.3f} | {rows['minutes'].mean():.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(table, spec: dict, directory: Path) -> None:
+    from emolib.comparison import markdown_table
+
+    table.to_csv(directory / "results.csv")
+    (directory / "results.md").write_text(markdown_table(table))
+    if spec["arms"]:
+        (directory / "summary.md").write_text(arms_summary(table, spec))

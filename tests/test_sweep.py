@@ -1,0 +1,180 @@
+"""Sweeps on Ray Tune (``python -m emolib sweep``): definitions, the ablation as a sweep, a quick
+sweep end to end on a local Ray, and the TensorBoard logs every run writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SHARED
+from emolib import sweep, trials
+from emolib.errors import EmolibError
+
+ABLATION = ROOT / "benchmarks" / "emonet_ablation.yaml"
+
+
+def test_parameters_become_grids_random_draws_or_fixed_values():
+    fixed, space = sweep.parse_space([
+        "learning_rate=1e-3,2e-3", "augment=faces,none", "weight_decay=loguniform(1e-4,1e-1)",
+        "augment2=choice(faces,basic)", "epochs=3", "widths=[8,16,32,64]",
+        "dense_units=[32],[64]", "data_source=/data/archive.zip"])
+    assert space == {"learning_rate": {"grid": [1e-3, 2e-3]}, "augment": {"grid": ["faces", "none"]},
+                     "weight_decay": {"loguniform": [1e-4, 1e-1]},
+                     "augment2": {"choice": ["faces", "basic"]}, "dense_units": {"grid": [[32], [64]]}}
+    assert fixed == {"epochs": 3, "widths": [8, 16, 32, 64], "data_source": "/data/archive.zip"}
+    with pytest.raises(EmolibError, match="write name=value"):
+        sweep.parse_space(["learning rate=1e-3"])
+
+
+def test_definitions_refuse_unknown_parameters_targets_and_names():
+    with pytest.raises(EmolibError, match="learning_rat: not a parameter of the sweep target train"):
+        sweep.definition("train", pairs=["learning_rat=1e-3,2e-3"])
+    with pytest.raises(EmolibError, match="ship_default: not a parameter"):  # the function never ships
+        sweep.definition("train", pairs=["ship_default=True"])
+    with pytest.raises(EmolibError, match="unknown sweep target '05'"):
+        sweep.definition("5")
+    with pytest.raises(EmolibError, match="sweep name"):
+        sweep.definition("train", name="../elsewhere")
+    spec = sweep.definition("2", pairs=["epochs=1,2"], name="nb")  # notebook 02's own parameters
+    assert spec["target"] == "02" and [t["epochs"] for t in sweep.plan(spec)] == [1, 2]
+    assert all(t["train_seed_baseline"] is False for t in sweep.plan(spec))  # only the swept model
+
+
+def test_the_ablation_sweep_runs_the_arms_of_the_hand_written_runner():
+    # benchmarks/ablate_emonet.py's FULL recipe and ARMS (removed), scaled as its defaults were
+    full = {"batch_norm": True, "augment": "basic", "label_smoothing": 0.1, "weight_decay": 0.01,
+            "schedule": "cosine", "learning_rate": 2e-3, "class_weight_power": 0.0, "batch_size": 64,
+            "widths": [16, 32, 64, 128], "dense_units": 128, "epochs": 6, "max_train_images": 12000,
+            "max_eval_images": 0}
+    arms = {
+        ("full", 0): {}, ("full", 1): {},
+        ("no batch norm", 0): {"batch_norm": False},
+        ("no augmentation", 0): {"augment": "none"},
+        ("no label smoothing", 0): {"label_smoothing": 0.0},
+        ("no weight decay (Adam)", 0): {"weight_decay": 0.0},
+        ("constant LR (no warm-up/cosine)", 0): {"schedule": "constant", "learning_rate": 1e-3},
+        ("class weights (sqrt inverse freq.)", 0): {"class_weight_power": 0.5},
+        ("seed optimizer (Adam 1e-4 constant)", 0): {"schedule": "constant", "learning_rate": 1e-4,
+                                                     "weight_decay": 0.0},
+    }
+    spec = sweep.definition(config=str(ABLATION), arms=list(dict.fromkeys(a for a, _ in arms)))
+    planned = {(t["arm"], t["seed"]): t for t in sweep.plan(spec)}
+    assert set(planned) == set(arms)
+    for key, overrides in arms.items():
+        expected = {**full, **overrides}
+        assert {k: planned[key][k] for k in expected} == expected, key
+    everything = sweep.plan(sweep.definition(config=str(ABLATION)))
+    assert {"face augmentation", "full width (32-64-128-256)"} <= {t["arm"] for t in everything}
+
+
+def test_the_summary_reads_each_arm_against_the_control():
+    table = pd.DataFrame({"arm": ["full", "full", "no batch norm"], "seed": [0, 1, 0],
+                          "best PublicTest accuracy": [0.60, 0.62, 0.55],
+                          "PublicTest macro-F1": [0.5, 0.5, 0.4], "minutes": [4.0, 5.0, 4.5]})
+    spec = {"control": "full", "arms": {"full": {"seed": [0, 1]}, "no batch norm": {"batch_norm": False}}}
+    summary = trials.arms_summary(table, spec)
+    assert "| full | 2 | 61.0% (±1.0) |  | 0.500 | 4.5 |" in summary
+    assert "| no batch norm | 1 | 55.0% | -6.0 | 0.400 | 4.5 |" in summary
+
+
+def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
+    spec = sweep.definition("train", pairs=["learning_rate=1e-3,2e-3"], name="noray")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(EmolibError, match=r'pip install -e "\.\[sweep\]"'):
+        sweep.run(spec)
+
+
+def test_every_run_writes_tensorboard_scalars_per_epoch():
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from emolib import models, training
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 64)
+    images = rng.integers(0, 255, (64, 48, 48, 1)).astype(np.uint8)
+    run = training.train(models.build_emonet(widths=(4, 8, 8, 8), dense_units=8), (images, labels),
+                         (images[:32], labels[:32]), run_name="tb", epochs=2, batch_size=32, verbose=0)
+    tags = {}
+    for split in ("train", "validation"):
+        events = EventAccumulator(str(run.directory / "tensorboard" / split)).Reload()
+        tags[split] = {tag: len(events.Tensors(tag)) for tag in events.Tags()["tensors"]}
+    assert tags["train"]["epoch_accuracy"] == 2 and tags["validation"]["epoch_accuracy"] == 2
+    assert tags["train"]["epoch_learning_rate"] == 2
+
+
+def test_a_training_trial_reports_each_epoch_once_and_saves_its_run(kaggle_zip, monkeypatch):
+    tune = pytest.importorskip("ray.tune", reason='Ray Tune is not installed: pip install -e ".[dev]"')
+    from emolib.paths import outputs_dir
+
+    reports = []
+    monkeypatch.setattr(tune, "report", lambda metrics, **_: reports.append(metrics))
+    monkeypatch.setattr(tune, "get_context", lambda: type("Context", (), {
+        "get_trial_id": staticmethod(lambda: "0a1b2_00003")})())
+    spec = sweep.definition("train", name="unit", pairs=[
+        "epochs=3", "widths=[4,8,8,8]", "dense_units=8", f"data_source={kaggle_zip}"])
+    config = {"sweep": sweep._settings(spec), **sweep._fixed(spec), "arm": {"arm": "tiny", "seed": 1}}
+    trials.train_trial(config)  # what a Ray worker runs, here without Ray
+    assert [r["epoch"] for r in reports] == [1, 2, 3]  # the last one after the run is saved
+    assert [r.get("finished") for r in reports] == [None, None, True]
+    run_dir = outputs_dir("runs", "quick-emonet-unit-03")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["sweep"]["arm"] == "tiny" and metrics["parameters"]["seed"] == 1
+    assert set(metrics) >= {"val", "sweep"} and "test" not in metrics  # PublicTest only
+    assert max(r["val_accuracy"] for r in reports) == pytest.approx(metrics["val"]["accuracy"])
+    assert reports[-1]["val_macro_f1"] == metrics["val"]["macro_f1"]
+    assert (run_dir / "model.keras").exists() and any((run_dir / "tensorboard").rglob("*tfevents*"))
+
+
+@pytest.fixture
+def sweep_data(kaggle_zip) -> Path:
+    """The real FER-2013 when it is here (~1500 training faces of it), else the synthetic zip."""
+    for candidate in (os.environ.get("EMOLIB_DATA"), SHARED / "datasets" / "fer2013" / "archive.zip"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return kaggle_zip
+
+
+@pytest.mark.slow
+def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
+    pytest.importorskip("ray.tune", reason='Ray Tune is not installed: pip install -e ".[dev]"')
+    from emolib import cli
+    from emolib.paths import outputs_dir
+
+    start = time.perf_counter()
+    command = ["sweep", "train", "--profile", "quick", "--name", "lr", "-p", "learning_rate=5e-4,3e-3",
+               "-p", "epochs=2", "-p", f"data_source={sweep_data}", "--scheduler", "asha",
+               "--grace-epochs", "2"]
+    assert cli.main(command) == 0
+    minutes = (time.perf_counter() - start) / 60
+    folder = outputs_dir("sweeps", "lr")
+    table = pd.read_csv(folder / "results.csv", index_col="rank")
+    assert len(table) == 2 and set(table["learning_rate"]) == {5e-4, 3e-3}
+    accuracy = table["best PublicTest accuracy"]
+    assert list(accuracy) == sorted(accuracy, reverse=True)  # ranked on PublicTest
+    assert not any("PrivateTest" in c or "test" in c.lower().split() for c in table.columns)
+    assert list(table["status"]) == ["finished", "finished"] and list(table["epochs"]) == [2, 2]
+    for name in table["run"]:  # each trial's own run folder, like a single run's
+        run_dir = outputs_dir("runs", name)
+        assert name.startswith("quick-emonet-lr-")
+        assert (run_dir / "model.keras").exists() and (run_dir / "tensorboard" / "train").is_dir()
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["val"]["split"] == "val" and "test" not in metrics  # PublicTest only
+        assert metrics["sweep"]["name"] == "lr"
+        assert metrics["val"]["accuracy"] == pytest.approx(
+            table.set_index("run").loc[name, "best PublicTest accuracy"], abs=1e-6)
+    reports = [json.loads(line) for path in folder.glob("trial_*/result.json")
+               for line in path.read_text().splitlines()]
+    assert sorted(r["epoch"] for r in reports if "finished" not in r) == [1, 1, 2, 2]  # per epoch
+    assert not any(key.startswith("test") for r in reports for key in r)
+    assert minutes < 3, f"the quick sweep took {minutes:.1f} minutes"
+    with pytest.raises(EmolibError, match="a sweep named 'lr' exists"):
+        sweep.run(sweep.definition("train", name="lr"))
+    assert cli.main(["sweep", "--name", "lr", "--resume"]) == 0  # Tune's restore: nothing to redo
+    assert pd.read_csv(folder / "results.csv", index_col="rank")["run"].tolist() == table["run"].tolist()
