@@ -190,7 +190,7 @@ class NotebookProgress:
         self.records: dict[str, dict] = {}
         self.printed: dict[str, int] = {}  # epochs printed per run (appended lines)
         self.finished: set[str] = set()  # runs whose final line is out (live mode)
-        self.status_width = 0
+        self.status, self.status_width = "", 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -235,7 +235,12 @@ class NotebookProgress:
                 active = [(label, record) for label, record in self.records.items()
                           if record["state"] == "training"]
                 if active:
-                    self._status(epoch_line(active[-1][1], active[-1][0], bar=True))
+                    label, record = active[-1]
+                    lag = max(time.time() - record.get("updated", time.time()), 0.0)
+                    ticking = {**record, "elapsed_s": record["elapsed_s"] + lag}  # between writes
+                    if record.get("eta_s") is not None:
+                        ticking["eta_s"] = max(record["eta_s"] - lag, 0.0)
+                    self._status(epoch_line(ticking, label, bar=True))
                 else:
                     cell, count = self.cells
                     self._status(f"  cell {cell}/{count}, "
@@ -262,6 +267,9 @@ class NotebookProgress:
         if not self.live:
             return
         text = text[:shutil.get_terminal_size((100, 20)).columns - 1]
+        if text == self.status:
+            return
+        self.status = text
         self.stream.write("\r" + text.ljust(self.status_width) + ("" if text else "\r"))
         self.stream.flush()
         self.status_width = len(text)

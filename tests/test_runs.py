@@ -4,6 +4,7 @@ one, a kill during a checkpoint write loses one epoch at most, and progress.json
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -152,7 +153,7 @@ def write_progress(runs_dir, name, **fields):
     record = {"run": name, "directory": str(runs_dir / name), "session": "s", "state": "training",
               "epoch": 2, "epochs": 40, "epochs_done": 1, "step": 10, "steps": 100,
               "elapsed_s": 150.0, "eta_s": 5700.0, "val_accuracy": 0.5, "best_val_accuracy": 0.5,
-              "best_epoch": 1, "resumed_from": 0, "updated": 1.0,
+              "best_epoch": 1, "resumed_from": 0, "updated": time.time(),
               "epoch_log": [{"epoch": 1, "elapsed_s": 150.0, "eta_s": 5850.0,
                              "val_accuracy": 0.5, "best_val_accuracy": 0.5}], **fields}
     (runs_dir / name).mkdir(parents=True, exist_ok=True)
