@@ -205,7 +205,7 @@ def _execute(notebook: Path, target: Path, parameters: dict, log_handle, log_fil
     except papermill.PapermillExecutionError as error:
         log_handle.write(re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)) + "\n")
         log_handle.flush()
-        message = (error.evalue or "").strip().splitlines()[0] if error.evalue else ""
+        message = next(iter((error.evalue or "").strip().splitlines()), "")
         if error.ename in _refusals():  # the notebook said what to do; nothing half-done stays
             running.unlink(missing_ok=True)
             raise EmolibError(f"{notebook.name}: {message}") from None
