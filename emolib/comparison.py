@@ -494,6 +494,19 @@ def results_table(rows: list[dict]):
     return pd.DataFrame(rows).set_index("model")
 
 
+def table_view(frame, precision: int = 4, header_width: str = "7.5em"):
+    """The table for a notebook panel: headers wrap (they are long: each names its split),
+    numbers are rounded, and a table still too wide scrolls inside the panel."""
+    styles = [{"selector": "th.col_heading", "props": [("white-space", "normal"),
+                                                       ("max-width", header_width),
+                                                       ("vertical-align", "bottom")]},
+              {"selector": "th.row_heading", "props": [("max-width", "16em"),
+                                                       ("white-space", "normal")]},
+              {"selector": "", "props": [("display", "block"), ("overflow-x", "auto"),
+                                         ("max-width", "100%")]}]
+    return frame.style.format(precision=precision, na_rep="").set_table_styles(styles)
+
+
 def markdown_table(frame, float_format: str = "{:.4f}") -> str:
     """A GitHub-flavoured Markdown table of a DataFrame (no extra dependency)."""
     def cell(value) -> str:
@@ -526,11 +539,18 @@ def save_table(frame, stem: str = "results", directory: Path | None = None) -> l
 
 
 def save_figure(figure, name: str, directory: Path | None = None) -> Path:
-    """Save a figure as ``outputs/comparison/<name>.png`` and return the path."""
+    """Save a figure as ``outputs/comparison/<name>.png`` and return the path.
+
+    The figure is closed in pyplot, so a notebook cell shows it once, by ending with
+    ``figure`` (not twice, and not the path this returns)."""
     directory = Path(directory) if directory else comparison_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
     figure.savefig(path, dpi=110, bbox_inches="tight")
+    if figure.canvas.manager is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
     return path
 
 

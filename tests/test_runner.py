@@ -161,3 +161,22 @@ def test_runner_console_shows_epochs_time_left_accuracy_and_the_run_folder(noteb
         assert noise not in out + err
     kernel_output = log.read_text()
     assert "absl::InitializeLog" in kernel_output and "Epoch 2/2" in kernel_output
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_quick_notebook_02_through_the_runner_shows_epochs_and_stays_small(fer2013_path,
+                                                                           monkeypatch, capfd):
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    assert main(["run", "--only", "02", "-p", "epochs=2", "-p", "finetune_epochs=0",
+                 "-p", "train_seed_baseline=False", "-p", "run_tag=watch", "--tag", "watch"]) == 0
+    out, err = capfd.readouterr()
+    epochs = re.findall(r"^  (\S*emonet\S*)  epoch (\d)/2  .* left  PublicTest [\d.]+% \(best ",
+                        out, flags=re.MULTILINE)
+    assert {"1", "2"} <= {epoch for _, epoch in epochs}
+    runs_dir = outputs_dir("runs", create=False)
+    assert re.search(rf"emonet\S*: best PublicTest [\d.]+% \(epoch \d of \d\) -> {runs_dir}/", out)
+    for noise in NOISE:
+        assert noise not in out + err
+    executed = outputs_dir("notebooks", "quick") / "02_train_cnn-watch.ipynb"
+    assert executed.stat().st_size < 1_000_000  # Keras' per-epoch lines, not per-step output
