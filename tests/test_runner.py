@@ -105,6 +105,16 @@ def test_kernels_run_this_checkout_and_write_into_its_outputs(notebooks, tmp_pat
     assert lines == [str(ROOT), str(outputs_dir(create=False).resolve())]
 
 
+def test_kernel_environment_puts_this_checkout_first_and_passes_fresh(monkeypatch):
+    from emolib.runs import FRESH_VARIABLE
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = runner.kernel_environment("session", fresh=True)
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(ROOT), "/elsewhere"]
+    assert env[FRESH_VARIABLE] == "1" and env["EMOLIB_OUTPUTS"] == str(outputs_dir(create=False))
+    assert FRESH_VARIABLE not in runner.kernel_environment("session")
+
+
 def test_a_notebook_that_refuses_work_says_so_in_one_line_and_leaves_no_copy(notebooks, capsys):
     write_notebook(notebooks, "08_refuse.ipynb",
                    "from emolib.errors import EmolibError\n"
