@@ -24,8 +24,8 @@ from pathlib import Path
 from emolib.errors import EmolibError
 from emolib.paths import notebooks_dir, outputs_dir
 
-#: What a sweep runs: the training function, or a notebook; with the model whose run folder it saves.
-TARGETS = {"train": "emonet", "02": "emonet", "03": "mobilenet_v2"}
+#: What a sweep runs: EmoNet's training function (notebook 02's recipe), or notebook 02 or 03.
+TARGETS = ("train", "02", "03")
 METRIC = "val_accuracy"  #: PublicTest accuracy: the one number the scheduler sees
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 #: Knobs of the training function beyond notebook 02's parameters (used by the ablation).
@@ -147,13 +147,10 @@ def _check(spec: dict) -> None:
 def target_defaults(target: str, profile: str) -> dict:
     """A trial's starting parameters: the notebook's parameters cell with the profile on top
     (the training function: notebook 02's, without the unused ones, plus ``TRAIN_EXTRAS``)."""
-    import papermill
-
-    from emolib import runner
+    from emolib import parameters, runner
 
     notebook = next(notebooks_dir().glob(f"{'02' if target == 'train' else target}_*.ipynb"))
-    found = {name: ast.literal_eval(entry["default"])
-             for name, entry in papermill.inspect_notebook(str(notebook)).items()}
+    found = {name: entry["default"] for name, entry in parameters.declared_parameters(notebook).items()}
     found.update(runner.profile_parameters(notebook, profile))
     if target != "train":
         return {**found, **NOTEBOOK_BASE.get(target, {})}

@@ -17,12 +17,20 @@ from pathlib import Path
 
 from emolib import sweep
 from emolib.paths import outputs_dir
-from emolib.sweep import METRIC, TARGETS, trial_parameters
+from emolib.sweep import METRIC, trial_parameters
 
 
-def run_name(settings: dict, trial_id: str) -> str:
-    """The run folder of a trial: ``<profile>-<model>-<sweep>-<NN>`` (NN: Tune's trial number)."""
-    return f"{settings['profile']}-{TARGETS[settings['target']]}-{trial_tag(settings, trial_id)}"
+#: The run folders a swept notebook trains, in order: their log.csv rows are the trial's epochs.
+STAGES = {"train": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
+          "02": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
+          "03": ("{profile}-mobilenet_v2-{tag}/head", "{profile}-mobilenet_v2-{tag}")}
+
+
+def run_name(settings: dict, trial_id: str, stage: int = -1) -> str:
+    """A trial's run folder: ``<profile>-<model>-<sweep>-<NN>`` (NN: Tune's trial number), or
+    that of an earlier stage (EmoNet's stage 1, MobileNetV2's head) with ``stage=0``."""
+    return STAGES[settings["target"]][stage].format(profile=settings["profile"],
+                                                     tag=trial_tag(settings, trial_id))
 
 
 def trial_tag(settings: dict, trial_id: str) -> str:
@@ -45,18 +53,19 @@ def _subset(images, labels, limit: int):
     return images[keep], labels[keep]
 
 
-def _report_callback(run: str, epochs: int):
+def _report_callback(run: str, first: int, last: int):
     import keras
     from ray import tune
 
     class ReportToTune(keras.callbacks.Callback):
-        """After each epoch but the last (its checkpoint and log are written by then): PublicTest
-        accuracy to Tune, whose scheduler may stop the trial here. The last epoch is reported
-        after the run is saved, so a trial stopped at its end still leaves a finished run."""
+        """After each epoch (its checkpoint and log written): PublicTest accuracy to Tune, whose
+        scheduler may stop the trial here. Epochs count on across stages (``first`` + epoch);
+        the trial's ``last`` epoch is reported after the run is saved, so a trial stopped at its
+        end still leaves a finished run."""
 
         def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 < epochs:
-                tune.report(_epoch_result((logs or {})[METRIC], epoch + 1, run))
+            if first + epoch + 1 < last:
+                tune.report(_epoch_result((logs or {})[METRIC], first + epoch + 1, run))
 
     return ReportToTune()
 
@@ -66,14 +75,15 @@ def _epoch_result(score: float, epoch: int, run: str, **final) -> dict:
 
 
 def train_trial(config: dict) -> None:
-    """A Tune trial: train EmoNet with notebook 02's recipe and this trial's parameters, save the run."""
+    """A Tune trial: EmoNet with notebook 02's recipe and this trial's parameters (stage 1, then
+    stage 2's fine-tuning with ``finetune_augment`` when ``finetune_epochs``); saves the runs."""
     from ray import tune
 
     settings, params = config["sweep"], trial_parameters(config)
     _limit_threads(settings["cpus_per_trial"])
     from emolib import datasets, evaluation, models, training
 
-    name = run_name(settings, tune.get_context().get_trial_id())
+    trial_id = tune.get_context().get_trial_id()
     strategy = training.setup(params["seed"])  # a MirroredStrategy when the trial holds several GPUs
     data = datasets.load(params["data_source"] or None, progress=False)
     train_data = _subset(*data.split("train"), params["max_train_images"])
@@ -82,26 +92,32 @@ def train_trial(config: dict) -> None:
         model = models.build_emonet(widths=tuple(params["widths"]), dense_units=params["dense_units"],
                                     batch_norm=params["batch_norm"])
     power = params["class_weight_power"]
-    run = training.train(
-        model, train_data, val_data, run_name=name, epochs=params["epochs"],
-        batch_size=params["batch_size"], learning_rate=params["learning_rate"],
-        schedule=params["schedule"], warmup_epochs=1 if params["schedule"] == "cosine" else 0,
-        label_smoothing=params["label_smoothing"], weight_decay=params["weight_decay"],
-        augment=params["augment"], seed=params["seed"], verbose=0, strategy=strategy,
-        class_weight=training.balanced_class_weight(train_data[1], power) if power else None,
-        callbacks=[_report_callback(name, params["epochs"])])
-    scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only: a selection
-    arm = (config.get("arm") or {}).get("arm")
-    training.save_run(run, {"val": scores, "sweep": {**settings, "arm": arm}},
-                      profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
-    history = run.history[METRIC]
-    tune.report(_epoch_result(history[-1], len(history), name, val_macro_f1=scores["macro_f1"],
+    common = dict(batch_size=params["batch_size"], label_smoothing=params["label_smoothing"],
+                  weight_decay=params["weight_decay"], seed=params["seed"], verbose=0,
+                  strategy=strategy, schedule=params["schedule"],
+                  class_weight=training.balanced_class_weight(train_data[1], power) if power else None)
+    stages = [(params["epochs"], params["learning_rate"], params["augment"], 1)]
+    if params["finetune_epochs"]:  # stage 2 starts from stage 1's best epoch, without warm-up
+        stages.append((params["finetune_epochs"], params["finetune_learning_rate"],
+                       params["finetune_augment"], 0))
+    total, done = sum(stage[0] for stage in stages), 0
+    for index, (epochs, learning_rate, augment, warmup) in enumerate(stages):
+        name = run_name(settings, trial_id, index - len(stages))
+        run = training.train(model, train_data, val_data, run_name=name, epochs=epochs,
+                             learning_rate=learning_rate, augment=augment,
+                             warmup_epochs=warmup if params["schedule"] == "cosine" else 0,
+                             callbacks=[_report_callback(name, done, total)], **common)
+        scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only
+        training.save_run(run, {"val": scores, "sweep": {**settings, "arm": (config.get("arm") or {}).get("arm")}},
+                          profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
+        model, done = run.model, done + epochs
+    tune.report(_epoch_result(run.history[METRIC][-1], total, name, val_macro_f1=scores["macro_f1"],
                               minutes=run.wall_time_s / 60, finished=True))
 
 
 def notebook_trial(config: dict) -> None:
     """A Tune trial: execute notebook 02 or 03 with this trial's parameters, reporting the epochs
-    its run's ``log.csv`` gains (each once the next one has begun; the last after the run is saved)."""
+    its runs' ``log.csv`` files gain (each once the next has begun, the last after the save)."""
     from ray import tune
 
     from emolib import runner
@@ -110,7 +126,8 @@ def notebook_trial(config: dict) -> None:
     _limit_threads(settings["cpus_per_trial"])
     trial_id = tune.get_context().get_trial_id()
     tag = trial_tag(settings, trial_id)
-    run_dir = outputs_dir("runs", create=False) / run_name(settings, trial_id)
+    folders = [outputs_dir("runs", create=False) / run_name(settings, trial_id, stage)
+               for stage in range(len(STAGES[settings["target"]]))]
     failure = []
 
     def execute():
@@ -120,27 +137,29 @@ def notebook_trial(config: dict) -> None:
         except BaseException as error:  # re-raised in the trial's thread below
             failure.append(error)
 
+    def scores():
+        return [score for folder in folders for score in _log_scores(folder / "log.csv")]
+
     worker = threading.Thread(target=execute, daemon=True)
     worker.start()
     reported = 0
     try:
         while worker.is_alive():
-            scores = _log_scores(run_dir / "log.csv")
-            for epoch in range(reported, len(scores) - 1):
-                tune.report(_epoch_result(scores[epoch], epoch + 1, run_dir.name))
-            reported = max(reported, len(scores) - 1)
+            for epoch, score in enumerate(scores()[reported:-1], reported + 1):
+                tune.report(_epoch_result(score, epoch, folders[-1].name))
+                reported = epoch
             worker.join(timeout=2)
     finally:
         if worker.is_alive():  # stopped by the scheduler: end the notebook's kernel too
             _stop_children()
     if failure:
         raise failure[0]
-    scores = _log_scores(run_dir / "log.csv")
-    for epoch in range(reported, len(scores) - 1):
-        tune.report(_epoch_result(scores[epoch], epoch + 1, run_dir.name))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    tune.report(_epoch_result(scores[-1], len(scores), run_dir.name, minutes=metrics["wall_time_s"] / 60,
-                              val_macro_f1=metrics["val"]["macro_f1"], finished=True))
+    final = scores()
+    for epoch, score in enumerate(final[reported:-1], reported + 1):
+        tune.report(_epoch_result(score, epoch, folders[-1].name))
+    metrics = json.loads((folders[-1] / "metrics.json").read_text())
+    tune.report(_epoch_result(final[-1], len(final), folders[-1].name, finished=True,
+                              minutes=metrics["wall_time_s"] / 60, val_macro_f1=metrics["val"]["macro_f1"]))
 
 
 def _stop_children() -> None:

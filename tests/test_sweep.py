@@ -51,7 +51,7 @@ def test_the_ablation_sweep_runs_the_arms_of_the_hand_written_runner():
     full = {"batch_norm": True, "augment": "basic", "label_smoothing": 0.1, "weight_decay": 0.01,
             "schedule": "cosine", "learning_rate": 2e-3, "class_weight_power": 0.0, "batch_size": 64,
             "widths": [16, 32, 64, 128], "dense_units": 128, "epochs": 6, "max_train_images": 12000,
-            "max_eval_images": 0}
+            "max_eval_images": 0, "finetune_epochs": 0}
     arms = {
         ("full", 0): {}, ("full", 1): {},
         ("no batch norm", 0): {"batch_norm": False},
@@ -109,27 +109,50 @@ def test_every_run_writes_tensorboard_scalars_per_epoch():
     assert tags["train"]["epoch_learning_rate"] == 2
 
 
-def test_a_training_trial_reports_each_epoch_once_and_saves_its_run(kaggle_zip, monkeypatch):
+def fake_tune(monkeypatch, trial_id: str) -> list:
+    """Tune's report and context as a trial sees them, without Ray: the reports land in a list."""
     tune = pytest.importorskip("ray.tune", reason='Ray Tune is not installed: pip install -e ".[dev]"')
-    from emolib.paths import outputs_dir
-
     reports = []
     monkeypatch.setattr(tune, "report", lambda metrics, **_: reports.append(metrics))
     monkeypatch.setattr(tune, "get_context", lambda: type("Context", (), {
-        "get_trial_id": staticmethod(lambda: "0a1b2_00003")})())
+        "get_trial_id": staticmethod(lambda: trial_id)})())
+    return reports
+
+
+def test_a_training_trial_reports_each_epoch_once_and_saves_both_stages(kaggle_zip, monkeypatch):
+    from emolib.paths import outputs_dir
+
+    reports = fake_tune(monkeypatch, "0a1b2_00003")
     spec = sweep.definition("train", name="unit", pairs=[
-        "epochs=3", "widths=[4,8,8,8]", "dense_units=8", f"data_source={kaggle_zip}"])
+        "epochs=2", "finetune_epochs=1", "widths=[4,8,8,8]", "dense_units=8", f"data_source={kaggle_zip}"])
     config = {"sweep": sweep._settings(spec), **sweep._fixed(spec), "arm": {"arm": "tiny", "seed": 1}}
     trials.train_trial(config)  # what a Ray worker runs, here without Ray
-    assert [r["epoch"] for r in reports] == [1, 2, 3]  # the last one after the run is saved
+    assert [r["epoch"] for r in reports] == [1, 2, 3]  # across both stages; the last after the save
     assert [r.get("finished") for r in reports] == [None, None, True]
-    run_dir = outputs_dir("runs", "quick-emonet-unit-03")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["sweep"]["arm"] == "tiny" and metrics["parameters"]["seed"] == 1
-    assert set(metrics) >= {"val", "sweep"} and "test" not in metrics  # PublicTest only
-    assert max(r["val_accuracy"] for r in reports) == pytest.approx(metrics["val"]["accuracy"])
+    stage1, final = (json.loads((outputs_dir("runs", name) / "metrics.json").read_text())
+                     for name in ("quick-emonet-stage1-unit-03", "quick-emonet-unit-03"))
+    assert stage1["val"]["accuracy"] == pytest.approx(max(r["val_accuracy"] for r in reports[:2]))
+    assert final["val"]["accuracy"] == pytest.approx(reports[-1]["val_accuracy"])
+    assert final["parameters"]["augment"] == "faces" and stage1["parameters"]["augment"] is False
+    assert final["sweep"]["arm"] == "tiny" and final["parameters"]["seed"] == 1
+    assert "test" not in final and "test" not in stage1  # PublicTest only
+    assert reports[-1]["val_macro_f1"] == final["val"]["macro_f1"] and reports[-1]["run"] == "quick-emonet-unit-03"
+    assert any((outputs_dir("runs", "quick-emonet-unit-03") / "tensorboard").rglob("*tfevents*"))
+
+
+@pytest.mark.slow
+def test_a_notebook_trial_runs_notebook_02_into_its_own_run_and_reports_its_epochs(kaggle_zip, monkeypatch):
+    from emolib.paths import outputs_dir
+
+    reports = fake_tune(monkeypatch, "0a1b2_00001")
+    spec = sweep.definition("02", name="nb", pairs=["epochs=2", f"data_source={kaggle_zip}"])
+    trials.notebook_trial({"sweep": sweep._settings(spec), **sweep._fixed(spec)})
+    assert [r["epoch"] for r in reports] == [1, 2] and reports[-1]["finished"]
+    assert all(r["run"] == "quick-emonet-nb-01" for r in reports)
+    assert (outputs_dir("notebooks", "quick") / "02_train_cnn-nb-01.ipynb").exists()
+    assert not outputs_dir("runs", "quick-seed_cnn-nb-01", create=False).exists()  # swept model only
+    metrics = json.loads((outputs_dir("runs", "quick-emonet-nb-01") / "metrics.json").read_text())
     assert reports[-1]["val_macro_f1"] == metrics["val"]["macro_f1"]
-    assert (run_dir / "model.keras").exists() and any((run_dir / "tensorboard").rglob("*tfevents*"))
 
 
 @pytest.fixture
@@ -149,8 +172,8 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
 
     start = time.perf_counter()
     command = ["sweep", "train", "--profile", "quick", "--name", "lr", "-p", "learning_rate=5e-4,3e-3",
-               "-p", "epochs=2", "-p", f"data_source={sweep_data}", "--scheduler", "asha",
-               "--grace-epochs", "2"]
+               "-p", "epochs=2", "-p", "finetune_epochs=1", "-p", f"data_source={sweep_data}",
+               "--scheduler", "asha", "--grace-epochs", "2"]
     assert cli.main(command) == 0
     minutes = (time.perf_counter() - start) / 60
     folder = outputs_dir("sweeps", "lr")
@@ -159,20 +182,26 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
     accuracy = table["best PublicTest accuracy"]
     assert list(accuracy) == sorted(accuracy, reverse=True)  # ranked on PublicTest
     assert not any("PrivateTest" in c or "test" in c.lower().split() for c in table.columns)
-    assert list(table["status"]) == ["finished", "finished"] and list(table["epochs"]) == [2, 2]
-    for name in table["run"]:  # each trial's own run folder, like a single run's
-        run_dir = outputs_dir("runs", name)
+    assert list(table["status"]) == ["finished", "finished"] and list(table["epochs"]) == [3, 3]
+    reports = {}
+    for path in folder.glob("trial_*/result.json"):
+        for line in path.read_text().splitlines():
+            report = json.loads(line)
+            reports.setdefault(report["run"], []).append(report)
+    assert not any(key.startswith("test") for rows in reports.values() for r in rows for key in r)
+    for name in table["run"]:  # each trial's own run folders, like a single run's
         assert name.startswith("quick-emonet-lr-")
+        assert [r["epoch"] for r in reports[name]] == [1, 2, 3]  # per epoch, to the scheduler
+        stage1 = outputs_dir("runs", name.replace("emonet-", "emonet-stage1-"))
+        assert (stage1 / "model.keras").exists() and (stage1 / "metrics.json").exists()
+        run_dir = outputs_dir("runs", name)
         assert (run_dir / "model.keras").exists() and (run_dir / "tensorboard" / "train").is_dir()
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["val"]["split"] == "val" and "test" not in metrics  # PublicTest only
         assert metrics["sweep"]["name"] == "lr"
-        assert metrics["val"]["accuracy"] == pytest.approx(
-            table.set_index("run").loc[name, "best PublicTest accuracy"], abs=1e-6)
-    reports = [json.loads(line) for path in folder.glob("trial_*/result.json")
-               for line in path.read_text().splitlines()]
-    assert sorted(r["epoch"] for r in reports if "finished" not in r) == [1, 1, 2, 2]  # per epoch
-    assert not any(key.startswith("test") for r in reports for key in r)
+        assert metrics["val"]["accuracy"] == pytest.approx(reports[name][-1]["val_accuracy"])
+        assert max(r["val_accuracy"] for r in reports[name]) == pytest.approx(
+            table.set_index("run").loc[name, "best PublicTest accuracy"])
     assert minutes < 3, f"the quick sweep took {minutes:.1f} minutes"
     with pytest.raises(EmolibError, match="a sweep named 'lr' exists"):
         sweep.run(sweep.definition("train", name="lr"))
