@@ -9,11 +9,9 @@ the parameters, data and model are the same.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from emolib import CLASS_NAMES, checkpoints, runs
+from emolib import CLASS_NAMES, augmentation, checkpoints, runs
 from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 # the run folder's own module; notebooks and scripts call them as training.save_run etc.
@@ -63,118 +61,6 @@ def _refuse_multi_worker() -> None:
                           "which Keras 3's model.fit does not support (keras-team/keras#20585); "
                           "unset TF_CONFIG and spread a sweep over the machines instead "
                           "(python -m emolib sweep --address, see the README)")
-
-
-#: Training-time augmentations ``make_augmenter`` knows (``"none"`` turns it off), with their
-#: strengths: rotation (degrees), zoom and shift (fractions of the face), brightness (fraction of
-#: 255), contrast, log-gamma, and the share of faces with one erased patch.
-AUGMENTATIONS = {
-    "none": None,
-    "basic": {"rotation": 18, "zoom": 0.1, "shift": 0.1, "brightness": 0.0, "contrast": 0.2,
-              "gamma": 0.0, "erasing": 0.0},
-    "faces": {"rotation": 10, "zoom": 0.15, "shift": 0.08, "brightness": 0.15, "contrast": 0.3,
-              "gamma": 0.4, "erasing": 0.25},
-}
-
-
-def make_augmenter(kind: str = "basic", strength: float = 1.0, seed: int = 0):
-    """Label-preserving augmentation for faces: ``augment(batch)`` on raw 0-255 float batches.
-
-    ``"basic"``: flips, rotations up to 18 degrees, 10% shifts and zooms, contrast.
-    ``"faces"``: what a face detector's crop varies in and the strong FER-2013 recipes use:
-    flips; rotations up to 10 degrees, zooms of +-15% and shifts of +-8% (the detector's box
-    is never exactly FER-2013's); brightness, contrast and gamma (real lighting); random erasing
-    of one patch in a quarter of the faces (hands, glasses, hair).
-
-    Plain TensorFlow ops on the whole batch (one affine warp per batch): Keras' random
-    preprocessing layers delivered only ~140 faces/s inside ``tf.data`` here, slower than the
-    model trains, while this runs at thousands a second.
-    """
-    import tensorflow as tf
-
-    if kind not in AUGMENTATIONS or AUGMENTATIONS[kind] is None:
-        raise ValueError(f"unknown augmentation {kind!r}; use one of {', '.join(AUGMENTATIONS)}")
-    p = {name: value * strength for name, value in AUGMENTATIONS[kind].items()}
-
-    def augment(images, training=True):
-        if not training:
-            return images
-        flipped = tf.random.uniform((tf.shape(images)[0], 1, 1, 1)) < 0.5
-        images = tf.where(flipped, tf.reverse(images, axis=[2]), images)
-        images = random_affine(images, p["rotation"], p["zoom"], p["shift"])
-        images = random_light(images, p["brightness"], p["contrast"], p["gamma"])
-        if p["erasing"]:
-            images = random_erasing(images, p["erasing"])
-        return tf.clip_by_value(images, 0.0, 255.0)
-
-    return augment
-
-
-def _augmentation_kind(augment) -> str | None:
-    """``True``/``False`` (older notebooks and scripts) or a name from ``AUGMENTATIONS``."""
-    if augment is True:
-        return "basic"
-    if augment in (False, None, "none", ""):
-        return None
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {augment!r}; use one of {', '.join(AUGMENTATIONS)}")
-    return augment
-
-
-def random_affine(images, degrees: float, zoom: float, shift: float):
-    """One random rotation (+-degrees), zoom (1 +- zoom) and shift (+- shift of the side) per
-    face, as a single bilinear warp with edge pixels repeated outside the face."""
-    import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    size = tf.cast(tf.shape(images)[1], tf.float32)
-    angle = tf.random.uniform((n,), -1.0, 1.0) * degrees * np.pi / 180
-    scale = tf.random.uniform((n,), 1.0 - zoom, 1.0 + zoom)
-    tx, ty = (tf.random.uniform((n,), -shift, shift) * size for _ in range(2))
-    # the warp maps each output pixel to the input pixel it reads: rotate and scale about the centre
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    centre = (size - 1.0) / 2.0
-    zeros = tf.zeros_like(cos)
-    transforms = tf.stack([cos, -sin, centre - cos * centre + sin * centre + tx,
-                           sin, cos, centre - sin * centre - cos * centre + ty, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
-
-
-def random_light(images, brightness: float, contrast: float, log_gamma: float):
-    """Per face: gamma ``255 * (x/255) ** g`` (``log g`` in +-log_gamma), contrast about the
-    face's mean (factor 1 +- contrast), brightness (+- brightness * 255)."""
-    import tensorflow as tf
-
-    shape = (tf.shape(images)[0], 1, 1, 1)
-    if log_gamma:
-        gamma = tf.exp(tf.random.uniform(shape, -log_gamma, log_gamma))
-        images = 255.0 * tf.pow(tf.clip_by_value(images / 255.0, 1e-6, 1.0), gamma)
-    if contrast:
-        mean = tf.reduce_mean(images, axis=(1, 2, 3), keepdims=True)
-        images = mean + (images - mean) * tf.random.uniform(shape, 1 - contrast, 1 + contrast)
-    if brightness:
-        images = images + 255.0 * tf.random.uniform(shape, -brightness, brightness)
-    return images
-
-
-def random_erasing(images, rate: float = 0.25):
-    """With probability ``rate`` per image, one rectangle (2-15% of the area) becomes noise."""
-    import tensorflow as tf
-
-    shape = tf.shape(images)
-    n, h, w = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-    area = tf.random.uniform((n,), 0.02, 0.15) * h * w
-    aspect = tf.exp(tf.random.uniform((n,), np.log(0.3), np.log(3.3)))
-    half_h, half_w = tf.sqrt(area * aspect) / 2, tf.sqrt(area / aspect) / 2
-    cy, cx = tf.random.uniform((n,), 0.0, h), tf.random.uniform((n,), 0.0, w)
-    rows = tf.range(h)[None, :, None]
-    cols = tf.range(w)[None, None, :]
-    inside = ((tf.abs(rows - cy[:, None, None]) < half_h[:, None, None])
-              & (tf.abs(cols - cx[:, None, None]) < half_w[:, None, None])
-              & (tf.random.uniform((n, 1, 1)) < rate))[..., None]
-    return tf.where(inside, tf.random.uniform(tf.shape(images), 0.0, 255.0), images)
 
 
 def teacher_targets(teacher, images: np.ndarray, temperature: float = 2.0,
@@ -231,8 +117,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    kind = _augmentation_kind(augment)
-    augmenter = make_augmenter(kind, seed=seed) if (training and kind) else None
+    kind = augmentation.kind_of(augment)
+    augmenter = augmentation.make_augmenter(kind, seed=seed) if (training and kind) else None
     if teacher is not None:
         _check_temperature(temperature)
 
@@ -307,7 +193,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     parameters = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                   "schedule": schedule, "warmup_epochs": warmup_epochs,
                   "label_smoothing": label_smoothing, "weight_decay": weight_decay,
-                  "augment": _augmentation_kind(augment) or False, "class_weight": bool(class_weight),
+                  "augment": augmentation.kind_of(augment) or False, "class_weight": bool(class_weight),
                   "early_stopping_patience": early_stopping_patience, "seed": seed,
                   "distillation_weight": soft_weight if distilling else 0.0,
                   "distillation": ("online" if teacher is not None

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from emolib import models, training
+from emolib import augmentation, models, training
 
 
 def tiny_emonet():
@@ -236,13 +236,13 @@ def test_face_augmentation_keeps_shape_and_range_and_changes_faces():
 
     images = tf.constant(np.random.default_rng(0).integers(0, 256, (32, 48, 48, 1)), tf.float32)
     for kind in ("basic", "faces"):
-        out = training.make_augmenter(kind)(images, training=True).numpy()
+        out = augmentation.make_augmenter(kind)(images, training=True).numpy()
         assert out.shape == (32, 48, 48, 1)
         assert out.min() >= 0 and out.max() <= 255
         assert np.abs(out - images.numpy()).mean() > 5
-    np.testing.assert_array_equal(training.make_augmenter("faces")(images, training=False), images)
+    np.testing.assert_array_equal(augmentation.make_augmenter("faces")(images, training=False), images)
     with pytest.raises(ValueError, match="unknown augmentation"):
-        training.make_augmenter("sepia")
+        augmentation.make_augmenter("sepia")
 
 
 def test_affine_and_light_are_identity_at_zero_strength_and_bounded_otherwise():
@@ -250,10 +250,10 @@ def test_affine_and_light_are_identity_at_zero_strength_and_bounded_otherwise():
 
     images = np.zeros((64, 48, 48, 1), np.float32)
     images[:, 20:28, 20:28] = 255.0  # a bright square in the middle
-    same = training.random_affine(tf.constant(images), 0.0, 0.0, 0.0).numpy()
+    same = augmentation.random_affine(tf.constant(images), 0.0, 0.0, 0.0).numpy()
     np.testing.assert_allclose(same, images, atol=1e-3)
-    np.testing.assert_allclose(training.random_light(tf.constant(images), 0, 0, 0), images)
-    shifted = training.random_affine(tf.constant(images), 0.0, 0.0, 0.1).numpy()
+    np.testing.assert_allclose(augmentation.random_light(tf.constant(images), 0, 0, 0), images)
+    shifted = augmentation.random_affine(tf.constant(images), 0.0, 0.0, 0.1).numpy()
     ys, xs = np.mgrid[:48, :48]
     weight = shifted[..., 0].sum(axis=(1, 2))
     centre_x = (shifted[..., 0] * xs).sum(axis=(1, 2)) / weight
