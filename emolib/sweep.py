@@ -87,6 +87,8 @@ def definition(target: str | None = None, *, config: str | None = None, pairs=()
     spec = {**DEFAULTS, **spec, **{k: v for k, v in options.items() if v is not None}}
     spec["target"] = str(target or spec.get("target") or "train").zfill(2)
     spec["base"] = {**spec["base"], **fixed}
+    if spec["base"].get("data_source"):  # trials run in folders of their own: no relative paths
+        spec["base"]["data_source"] = str(Path(spec["base"]["data_source"]).resolve())
     spec["space"] = {**{key: _domain(key, value) for key, value in spec["space"].items()}, **space}
     spec.setdefault("control", next(iter(spec["arms"]), None))
     if arms:
@@ -241,7 +243,13 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
         options = ({"address": address} if address else
                    {"num_cpus": os.cpu_count(), "include_dashboard": False,
                     "object_store_memory": 256 * 2**20})
-        ray.init(**options, runtime_env={"env_vars": environment}, logging_level=logging.WARNING)
+        try:
+            ray.init(**options, runtime_env={"env_vars": environment}, logging_level=logging.WARNING)
+        except Exception as error:  # Ray gives its processes ~30 s to start, however busy the CPU
+            if "timed out during startup" not in str(error):
+                raise
+            raise EmolibError("the local Ray did not start within its 30 s (is the CPU busy with "
+                              "other jobs?); try again when it is freer") from None
     try:
         if resume and tune.Tuner.can_restore(str(directory)):
             tuner = tune.Tuner.restore(str(directory), trainable, resume_errored=True)

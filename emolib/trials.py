@@ -103,6 +103,11 @@ def train_trial(config: dict) -> None:
     total, done = sum(stage[0] for stage in stages), 0
     for index, (epochs, learning_rate, augment, warmup) in enumerate(stages):
         name = run_name(settings, trial_id, index - len(stages))
+        saved = outputs_dir("runs", create=False) / name
+        if index < len(stages) - 1 and (saved / "metrics.json").exists():  # a restored trial
+            with strategy.scope():
+                model, done = models.load_model(saved / "model.keras"), done + epochs
+            continue
         run = training.train(model, train_data, val_data, run_name=name, epochs=epochs,
                              learning_rate=learning_rate, augment=augment,
                              warmup_epochs=warmup if params["schedule"] == "cosine" else 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -138,6 +139,12 @@ def test_a_training_trial_reports_each_epoch_once_and_saves_both_stages(kaggle_z
     assert "test" not in final and "test" not in stage1  # PublicTest only
     assert reports[-1]["val_macro_f1"] == final["val"]["macro_f1"] and reports[-1]["run"] == "quick-emonet-unit-03"
     assert any((outputs_dir("runs", "quick-emonet-unit-03") / "tensorboard").rglob("*tfevents*"))
+    stage1_saved = (outputs_dir("runs", "quick-emonet-stage1-unit-03") / "metrics.json").stat().st_mtime_ns
+    shutil.rmtree(outputs_dir("runs", "quick-emonet-unit-03"))  # as if interrupted in stage 2
+    reports.clear()
+    trials.train_trial(config)  # Tune restarts the trial: stage 1 is done, only stage 2 runs
+    assert [r["epoch"] for r in reports] == [3] and reports[-1]["finished"]
+    assert (outputs_dir("runs", "quick-emonet-stage1-unit-03") / "metrics.json").stat().st_mtime_ns == stage1_saved
 
 
 @pytest.mark.slow
@@ -145,10 +152,12 @@ def test_a_notebook_trial_runs_notebook_02_into_its_own_run_and_reports_its_epoc
     from emolib.paths import outputs_dir
 
     reports = fake_tune(monkeypatch, "0a1b2_00001")
-    spec = sweep.definition("02", name="nb", pairs=["epochs=2", f"data_source={kaggle_zip}"])
+    spec = sweep.definition("02", name="nb", pairs=["epochs=2", "finetune_epochs=1",
+                                                     f"data_source={kaggle_zip}"])
     trials.notebook_trial({"sweep": sweep._settings(spec), **sweep._fixed(spec)})
-    assert [r["epoch"] for r in reports] == [1, 2] and reports[-1]["finished"]
+    assert [r["epoch"] for r in reports] == [1, 2, 3] and reports[-1]["finished"]  # both stages
     assert all(r["run"] == "quick-emonet-nb-01" for r in reports)
+    assert (outputs_dir("runs", "quick-emonet-stage1-nb-01") / "log.csv").exists()
     assert (outputs_dir("notebooks", "quick") / "02_train_cnn-nb-01.ipynb").exists()
     assert not outputs_dir("runs", "quick-seed_cnn-nb-01", create=False).exists()  # swept model only
     metrics = json.loads((outputs_dir("runs", "quick-emonet-nb-01") / "metrics.json").read_text())
@@ -173,7 +182,7 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
     start = time.perf_counter()
     command = ["sweep", "train", "--profile", "quick", "--name", "lr", "-p", "learning_rate=5e-4,3e-3",
                "-p", "epochs=2", "-p", "finetune_epochs=1", "-p", f"data_source={sweep_data}",
-               "--scheduler", "asha", "--grace-epochs", "2"]
+               "--scheduler", "asha", "--grace-epochs", "3"]  # ASHA may stop one at its end
     assert cli.main(command) == 0
     minutes = (time.perf_counter() - start) / 60
     folder = outputs_dir("sweeps", "lr")
