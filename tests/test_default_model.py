@@ -29,6 +29,23 @@ def test_default_metrics_follow_the_protocol_and_match_the_readme():
     row = next(line for line in readme.splitlines() if line.startswith("| EmoNet (shipped"))
     assert f"{metrics['test']['accuracy'] * 100:.1f}%" in row
     assert f"{metrics['test']['macro_f1']:.3f}" in row
+    assert f"{metrics['test_tta']['accuracy'] * 100:.1f}%" in row
+
+
+def test_readme_results_prose_matches_the_shipped_metrics():
+    """The Results paragraph quotes PublicTest, TTA, recall and int8 numbers: each from emonet.json."""
+    metrics = models.default_metrics()
+    readme = (ROOT / "README.md").read_text()
+    prose = readme[readme.index("The shipped EmoNet is trained"):readme.index("Both targets")]
+    prose = " ".join(prose.split())
+    assert f"{metrics['val']['accuracy'] * 100:.2f}%" in prose
+    assert f"flip {metrics['val_by_tta']['flip'] * 100:.1f}%" in prose
+    assert f"**{metrics['test']['accuracy'] * 100:.1f}%**, macro-F1 {metrics['test']['macro_f1']:.3f}" in prose
+    for name in ("happy", "surprise", "neutral", "sad", "fear"):
+        assert f"{name} {metrics['test']['recall'][name]:.2f}" in prose
+    assert f"scores {metrics['int8_tflite']['test']['accuracy'] * 100:.1f}% on PrivateTest" in prose
+    int8, keras_model = metrics["int8_tflite"]["test"]["accuracy"], metrics["test"]["accuracy"]
+    assert abs(int8 - keras_model) <= 0.005  # the int8 copy stays within half a point
 
 
 @pytest.mark.data
