@@ -104,15 +104,21 @@ def definition(target: str | None = None, *, config: str | None = None, pairs=()
 def _read(path: str) -> dict:
     try:
         text = Path(path).read_text()
+    except OSError as error:
+        raise EmolibError(f"{path}: cannot read the sweep definition ({error.strerror})") from None
+    try:
         if Path(path).suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            return yaml.safe_load(text) or {}
-        return json.loads(text)
-    except OSError as error:
-        raise EmolibError(f"{path}: cannot read the sweep definition ({error.strerror})") from None
-    except ValueError as error:  # json and yaml errors both derive from ValueError
-        raise EmolibError(f"{path}: not a valid sweep definition ({error})".splitlines()[0]) from None
+            spec = yaml.safe_load(text) or {}
+        else:
+            spec = json.loads(text)
+    except Exception as error:  # json's ValueError, yaml's YAMLError
+        raise EmolibError(f"{path}: not valid {Path(path).suffix[1:].upper() or 'JSON'} "
+                          f"({str(error).splitlines()[0]})") from None
+    if not isinstance(spec, dict):
+        raise EmolibError(f"{path}: a sweep definition is a mapping (target, base, space, arms)")
+    return spec
 
 
 def _domain(key: str, value) -> dict:

@@ -33,7 +33,13 @@ def test_parameters_become_grids_random_draws_or_fixed_values():
         sweep.parse_space(["learning rate=1e-3"])
 
 
-def test_definitions_refuse_unknown_parameters_targets_and_names():
+def test_definitions_refuse_unknown_parameters_targets_and_names(tmp_path):
+    (tmp_path / "bad.yaml").write_text("base: {epochs: [1\n")
+    with pytest.raises(EmolibError, match="bad.yaml: not valid YAML"):
+        sweep.definition(config=str(tmp_path / "bad.yaml"))
+    (tmp_path / "scalar.json").write_text('{"space": {"epochs": 3}}')
+    with pytest.raises(EmolibError, match="epochs: give a list"):
+        sweep.definition(config=str(tmp_path / "scalar.json"))
     with pytest.raises(EmolibError, match="learning_rat: not a parameter of the sweep target train"):
         sweep.definition("train", pairs=["learning_rat=1e-3,2e-3"])
     with pytest.raises(EmolibError, match="ship_default: not a parameter"):  # the function never ships
