@@ -100,13 +100,14 @@ def train_trial(config: dict) -> None:
     if params["finetune_epochs"]:  # stage 2 starts from stage 1's best epoch, without warm-up
         stages.append((params["finetune_epochs"], params["finetune_learning_rate"],
                        params["finetune_augment"], 0))
-    total, done = sum(stage[0] for stage in stages), 0
+    total, done, seconds = sum(stage[0] for stage in stages), 0, 0.0
     for index, (epochs, learning_rate, augment, warmup) in enumerate(stages):
         name = run_name(settings, trial_id, index - len(stages))
         saved = outputs_dir("runs", create=False) / name
         if index < len(stages) - 1 and (saved / "metrics.json").exists():  # a restored trial
             with strategy.scope():
                 model, done = models.load_model(saved / "model.keras"), done + epochs
+            seconds += json.loads((saved / "metrics.json").read_text())["wall_time_s"]
             continue
         run = training.train(model, train_data, val_data, run_name=name, epochs=epochs,
                              learning_rate=learning_rate, augment=augment,
@@ -115,9 +116,9 @@ def train_trial(config: dict) -> None:
         scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only
         training.save_run(run, {"val": scores, "sweep": {**settings, "arm": (config.get("arm") or {}).get("arm")}},
                           profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
-        model, done = run.model, done + epochs
+        model, done, seconds = run.model, done + epochs, seconds + run.wall_time_s
     tune.report(_epoch_result(run.history[METRIC][-1], total, name, val_macro_f1=scores["macro_f1"],
-                              minutes=run.wall_time_s / 60, finished=True))
+                              minutes=seconds / 60, finished=True))
 
 
 def notebook_trial(config: dict) -> None:
@@ -162,9 +163,11 @@ def notebook_trial(config: dict) -> None:
     final = scores()
     for epoch, score in enumerate(final[reported:-1], reported + 1):
         tune.report(_epoch_result(score, epoch, folders[-1].name))
-    metrics = json.loads((folders[-1] / "metrics.json").read_text())
+    saved = [json.loads((folder / "metrics.json").read_text()) for folder in folders
+             if (folder / "metrics.json").exists()]  # every stage's, the final one last
     tune.report(_epoch_result(final[-1], len(final), folders[-1].name, finished=True,
-                              minutes=metrics["wall_time_s"] / 60, val_macro_f1=metrics["val"]["macro_f1"]))
+                              minutes=sum(m["wall_time_s"] for m in saved) / 60,
+                              val_macro_f1=saved[-1]["val"]["macro_f1"]))
 
 
 def _stop_children() -> None:

@@ -143,6 +143,7 @@ def test_a_training_trial_reports_each_epoch_once_and_saves_both_stages(kaggle_z
     assert final["parameters"]["augment"] == "faces" and stage1["parameters"]["augment"] is False
     assert final["sweep"]["arm"] == "tiny" and final["parameters"]["seed"] == 1
     assert "test" not in final and "test" not in stage1  # PublicTest only
+    assert reports[-1]["minutes"] == pytest.approx((stage1["wall_time_s"] + final["wall_time_s"]) / 60, abs=0.01)
     assert reports[-1]["val_macro_f1"] == final["val"]["macro_f1"] and reports[-1]["run"] == "quick-emonet-unit-03"
     assert any((outputs_dir("runs", "quick-emonet-unit-03") / "tensorboard").rglob("*tfevents*"))
     stage1_saved = (outputs_dir("runs", "quick-emonet-stage1-unit-03") / "metrics.json").stat().st_mtime_ns
@@ -185,6 +186,7 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
     from emolib import cli
     from emolib.paths import outputs_dir
 
+    busy = os.getloadavg()[0] > os.cpu_count()  # other jobs hold the CPU: the time says little
     start = time.perf_counter()
     command = ["sweep", "train", "--profile", "quick", "--name", "lr", "-p", "learning_rate=5e-4,3e-3",
                "-p", "epochs=2", "-p", "finetune_epochs=1", "-p", f"data_source={sweep_data}",
@@ -198,15 +200,13 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
     assert list(accuracy) == sorted(accuracy, reverse=True)  # ranked on PublicTest
     assert not any("PrivateTest" in c or "test" in c.lower().split() for c in table.columns)
     assert list(table["status"]) == ["finished", "finished"] and list(table["epochs"]) == [3, 3]
-    reports = {}
-    for path in folder.glob("trial_*/result.json"):
-        for line in path.read_text().splitlines():
-            report = json.loads(line)
-            reports.setdefault(report["run"], []).append(report)
+    reports = {trial: [json.loads(line) for line in (folder / f"trial_{trial}" / "result.json")
+                       .read_text().splitlines()] for trial in table["trial"]}
     assert not any(key.startswith("test") for rows in reports.values() for r in rows for key in r)
-    for name in table["run"]:  # each trial's own run folders, like a single run's
+    for trial, name in zip(table["trial"], table["run"]):  # each trial's own run folders
         assert name.startswith("quick-emonet-lr-")
-        assert [r["epoch"] for r in reports[name]] == [1, 2, 3]  # per epoch, to the scheduler
+        assert [r["epoch"] for r in reports[trial]] == [1, 2, 3]  # per epoch, to the scheduler
+        assert [r["run"] for r in reports[trial]] == [name.replace("emonet-", "emonet-stage1-")] * 2 + [name]
         stage1 = outputs_dir("runs", name.replace("emonet-", "emonet-stage1-"))
         assert (stage1 / "model.keras").exists() and (stage1 / "metrics.json").exists()
         run_dir = outputs_dir("runs", name)
@@ -214,10 +214,11 @@ def test_a_quick_two_trial_sweep_on_a_local_ray(sweep_data):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["val"]["split"] == "val" and "test" not in metrics  # PublicTest only
         assert metrics["sweep"]["name"] == "lr"
-        assert metrics["val"]["accuracy"] == pytest.approx(reports[name][-1]["val_accuracy"])
-        assert max(r["val_accuracy"] for r in reports[name]) == pytest.approx(
+        assert metrics["val"]["accuracy"] == pytest.approx(reports[trial][-1]["val_accuracy"])
+        assert max(r["val_accuracy"] for r in reports[trial]) == pytest.approx(
             table.set_index("run").loc[name, "best PublicTest accuracy"])
-    assert minutes < 3, f"the quick sweep took {minutes:.1f} minutes"
+    print(f"the quick sweep took {minutes:.1f} minutes{' on a busy CPU' if busy else ''}")
+    assert minutes < (10 if busy else 3), f"the quick sweep took {minutes:.1f} minutes"
     with pytest.raises(EmolibError, match="a sweep named 'lr' exists"):
         sweep.run(sweep.definition("train", name="lr"))
     assert cli.main(["sweep", "--name", "lr", "--resume"]) == 0  # Tune's restore: nothing to redo
