@@ -123,6 +123,19 @@ def lab(tmp_path_factory):
         log.close()
 
 
+def _accept_kernel_dialog(page) -> None:
+    """JupyterLab asks which kernel to start when the notebook's session is gone (a second test
+    opening the same notebook after the first shut its kernel down): take the default."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    select = page.locator(".jp-Dialog button", has_text=re.compile(r"^Select$"))
+    try:
+        select.wait_for(state="visible", timeout=8_000)
+    except PlaywrightTimeoutError:
+        return
+    select.click()
+
+
 def _wait_for_idle_kernel(lab, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,6 +173,7 @@ def test_browser_camera_shows_annotated_frames_and_an_emotion(lab):
             page = context.new_page()
             page.goto(lab["url"])
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _accept_kernel_dialog(page)
             _wait_for_idle_kernel(lab)  # "Run All" before the kernel is up can drop cells
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
@@ -249,6 +263,7 @@ def test_widget_fits_a_laptop_screen_and_overlays_heatmaps_live(lab):
             page = context.new_page()
             page.goto(lab["url"])
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _accept_kernel_dialog(page)
             if not page.locator(".jp-FileBrowser").is_visible():  # the laptop case of the issue
                 page.locator("[data-id='filebrowser']").first.click()
             page.locator(".jp-FileBrowser").wait_for(state="visible", timeout=10_000)
