@@ -14,6 +14,14 @@ benchmark environment with ``pip install --no-deps fer`` (it needs OpenCV 4.x, w
 pins); without it the fer column is skipped with a message. Results are printed and written to
 ``outputs/benchmarks/realtime.json``. Frames are generated from the bundled sample face
 (``sources.sample_frames``) on a textured background, so every run sees the same pixels.
+
+The cut/jump scenario (``--scenarios cut``) is footage a tracker finds hard: ``footage.cut_clip``
+of FER-2013 PrivateTest faces (when the data is found) and of scikit-image's real face photos,
+scaled up, drifting, jumping and cutting to a new person every 3-8 frames (a quarter of the cuts
+in the same place). Per pipeline: frames with a face (and the share of what scanning every frame
+finds), frames where the true face was found, per-frame accuracy against the FER labels, tracks
+that cross a cut, and frames/s; ``independent`` scans and classifies every frame on its own
+(``detect_every=1``, no smoothing), the reference for recall and accuracy.
 """
 
 from __future__ import annotations
@@ -65,24 +73,30 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="", help="a .keras model (default: the shipped one, "
                         "else the newest outputs/runs/*/model.keras, else an untrained EmoNet)")
     parser.add_argument("--no-fer", action="store_true", help="skip the fer package")
+    parser.add_argument("--scenarios", nargs="+", default=["steady", "cut"],
+                        choices=("steady", "cut"), help="steady footage, cut/jump footage or both")
+    parser.add_argument("--cut-frames", type=int, default=600, help="frames per cut/jump clip")
+    parser.add_argument("--data", default=None,
+                        help="FER-2013 for the cut/jump clip (default: $EMOLIB_DATA, then data/)")
     args = parser.parse_args(argv)
 
-    from emolib import explain, models, paths, realtime, sources
+    from emolib import classifier, explain, models, paths, realtime, sources
     from emolib.errors import EmolibError
 
     try:
-        model_path, note = realtime.resolve_model_path(args.model)
+        model_path, note = classifier.resolve_model_path(args.model)
         model = str(model_path)
     except EmolibError as error:
         if args.model:
             raise SystemExit(f"error: {error}")
         model, note = models.build_emonet(), "model: an untrained EmoNet (no trained model found; same speed)"
     print(note)
-    classifiers = {"auto": realtime.EmotionClassifier(model)}
+    classifiers = {"auto": classifier.EmotionClassifier(model)}
     print(classifiers["auto"].note, f"[backend {classifiers['auto'].backend}]")
     if classifiers["auto"].backend != "keras":
-        classifiers["keras"] = realtime.EmotionClassifier(model, backend="keras")
-    cases = {faces: list(sources.sample_frames(args.frames, faces=faces)) for faces in (1, 3)}
+        classifiers["keras"] = classifier.EmotionClassifier(model, backend="keras")
+    cases = {faces: list(sources.sample_frames(args.frames, faces=faces)) for faces in (1, 3)} \
+        if "steady" in args.scenarios else {}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the start" if load else "")
 
@@ -137,13 +151,93 @@ def main(argv=None) -> int:
         print(f"{row['faces']:>5} " + " ".join(f"{cell:>17}" for cell in cells) + f" {speedup:>14}"
               f"   faces per frame: emolib {row['emolib_faces']}"
               + (f", fer {row['fer_faces']}" if "fer_faces" in row else ""))
+    cut_rows = cut_scenario(args, classifiers["auto"], fer_detector) if "cut" in args.scenarios else []
     report = {"model": note, "backend": classifiers["auto"].backend, "cpus": os.cpu_count(), "load_average_at_start": load,
               "python": sys.version.split()[0], "machine": platform.machine(), "fer": fer_note or "ok",
-              "rows": rows}
+              "rows": rows, "cut_rows": cut_rows}
     target = paths.outputs_dir("benchmarks") / "realtime.json"
     target.write_text(json.dumps(report, indent=1))
     print(f"wrote {target}")
     return 0
+
+
+def cut_clips(args) -> dict:
+    """The cut/jump clips: FER-2013 PrivateTest faces (when found) and scikit-image photos."""
+    import numpy as np
+
+    from emolib import datasets, footage
+    from emolib.errors import EmolibError
+
+    clips = {}
+    try:
+        faces, labels = datasets.load(args.data, progress=False).split("test")
+        chosen = np.random.default_rng(1).choice(len(faces), min(600, len(faces)), replace=False)
+        clips["fer2013 PrivateTest"] = footage.cut_clip(faces[chosen], labels[chosen],
+                                                        frames=args.cut_frames, seed=0)
+    except EmolibError as error:
+        print(f"no FER-2013 clip ({error})")
+    clips["scikit-image photos"] = footage.cut_clip(footage.photo_faces(100), frames=args.cut_frames,
+                                                    seed=3)
+    return clips
+
+
+def fer_results(detector, frames) -> list:
+    """``fer``'s detections as objects ``footage.score_clip`` reads (no tracks: id 0)."""
+    from types import SimpleNamespace
+
+    results = []
+    for frame in frames:
+        found = detector.detect_emotions(frame)
+        results.append(SimpleNamespace(faces=[
+            SimpleNamespace(box=tuple(int(v) for v in face["box"]), track_id=0,
+                            emotion=max(face["emotions"], key=face["emotions"].get))
+            for face in found]))
+    return results
+
+
+def cut_scenario(args, classify, fer_detector) -> list:
+    """Recall, accuracy, tracks and speed on the cut/jump clips; prints a table per clip."""
+    from emolib import footage, realtime, timeline
+
+    variants = {"emolib": {"smoothing": timeline.FILE_SMOOTHING},
+                "emolib_smoothing_0.6": {"smoothing": 0.6},
+                "independent": {"smoothing": 0.0, "detect_every": 1}}
+    rows = []
+    for clip_name, clip in cut_clips(args).items():
+        print(f"\ncut/jump clip: {clip_name}, {len(clip.frames)} frames, "
+              f"{len(set(clip.persons.tolist()))} persons")
+        scores = {}
+        for name, settings in variants.items():
+            pipeline = realtime.Pipeline(classify, annotate=False, **settings)
+            pipeline.reset()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            results = [pipeline.process(frame) for frame in clip.frames]
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            scores[name] = {**footage.score_clip(clip, results),
+                            "full_scans": sum(result.full_scan for result in results),
+                            "fps": round(len(results) / elapsed, 1),
+                            "fps_per_cpu_second": round(len(results) / cpu, 1)}
+        if fer_detector is not None:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            results = fer_results(fer_detector, clip.frames)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            scores["fer"] = {**footage.score_clip(clip, results), "tracks": None,
+                             "tracks_across_cuts": None, "full_scans": len(results),
+                             "fps": round(len(results) / elapsed, 1),
+                             "fps_per_cpu_second": round(len(results) / cpu, 1)}
+        reference = scores["independent"]
+        print(f"{'':>21}{'with face':>10}{'of indep.':>10}{'true face':>10}{'accuracy':>9}"
+              f"{'tracks':>7}{'across cuts':>12}{'scans':>6}{'frames/s [per CPU s]':>22}")
+        for name, score in scores.items():
+            score["with_face_vs_independent"] = round(
+                score["frames_with_face"] / max(1, reference["frames_with_face"]), 4)
+            accuracy = f"{score['accuracy']:.1%}" if score["accuracy"] is not None else "-"
+            print(f"{name:>21}{score['frames_with_face']:>10}{score['with_face_vs_independent']:>10.1%}"
+                  f"{score['frames_found']:>10}{accuracy:>9}{str(score['tracks']):>7}"
+                  f"{str(score['tracks_across_cuts']):>12}{score['full_scans']:>6}"
+                  f"{score['fps']:>13} [{score['fps_per_cpu_second']}]")
+            rows.append({"clip": clip_name, "pipeline": name, **score})
+    return rows
 
 
 if __name__ == "__main__":

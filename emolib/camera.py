@@ -157,7 +157,7 @@ class WebcamDemo:
     """The live demo: camera (browser or kernel), Start/Stop, annotated frame, probability bars.
 
     Display it as a cell's last expression. ``model_path`` ``""`` is the default model (see
-    ``realtime.resolve_model_path``). Problems (no camera, permission denied, no model, a bad
+    ``classifier.resolve_model_path``). Problems (no camera, permission denied, no model, a bad
     frame) are shown in the status line and the log below; the demo keeps running.
     """
 
@@ -165,7 +165,7 @@ class WebcamDemo:
                  camera: str = "browser", max_fps: float = 30.0, width: int = 640):
         import ipywidgets as widgets
 
-        from emolib import realtime
+        from emolib import classifier
 
         if camera not in ("browser", "kernel"):
             raise EmolibError(f"camera={camera!r}: use 'browser' (this browser's camera) or "
@@ -177,7 +177,7 @@ class WebcamDemo:
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
-        models = {self._model_label(p): str(p.resolve()) for p in realtime.find_models()}
+        models = {self._model_label(p): str(p.resolve()) for p in classifier.find_models()}
         selected = str(Path(model_path).expanduser().resolve()) if model_path else ""
         if selected and selected not in models.values():
             models = {self._model_label(Path(selected)) + " (given)": selected, **models}

@@ -64,25 +64,37 @@ REGISTRY.append(add_evaluate)
 
 
 def add_predict(commands) -> None:
-    """``predict PATH ... [--model M] [--backend B] [--detector haar] [--smoothing S] [--json]``."""
+    """``predict PATH ... [--model M] [--backend B] [--detector haar] [--smoothing S] [--json]
+    [--csv FILE]``."""
     predict = commands.add_parser(
-        "predict", help="faces, emotions and the 7 probabilities in images or videos "
-        "(the real-time pipeline of notebook 05)")
+        "predict", help="faces, track ids, emotions and the 7 probabilities in images or videos "
+        "(the real-time pipeline of notebook 05)",
+        description="Every face on every frame: a full-frame scan whenever a followed face is "
+        "lost or the picture cuts, tracking in between. Each face of a video carries a track id "
+        "that a cut or a new person renews.")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
     predict.add_argument("--model", default="", metavar="M",
-                         help="a .keras file (default: the shipped model, else the newest "
+                         help="a .keras or .tflite file that takes 48x48x1 pixels and returns 7 "
+                         "probabilities (default: the shipped model, else the newest "
                          "outputs/runs/*/model.keras)")
     predict.add_argument("--backend", default="auto", choices=("auto", "keras", "tflite"),
                          help="auto runs a model's int8 TFLite copy when one sits beside it "
                          "(the shipped model has one); keras always runs the .keras model")
     predict.add_argument("--detector", default="haar", choices=("haar", "mtcnn"),
                          help="face detector (mtcnn needs pip install mtcnn)")
-    predict.add_argument("--smoothing", type=float, default=0.6, metavar="S",
-                         help="per-face smoothing over video frames, 0 (none) to <1 (default 0.6)")
+    predict.add_argument("--smoothing", type=float, default=None, metavar="S",
+                         help="moving average of each track's probabilities over video frames, "
+                         "0 to <1 (default 0: every frame's own probabilities, a measurement "
+                         "of that frame; the live webcam demo uses 0.6); never crosses tracks")
     predict.add_argument("--max-frames", type=non_negative_int, default=0, metavar="N",
                          help="stop each video after N frames (0 = all)")
     predict.add_argument("--json", action="store_true",
-                         help="one JSON object per line: per image, or per video frame")
+                         help="one JSON object per line: per image, or per video frame (frame, "
+                         "time, and per face its track, box, emotion and probabilities)")
+    predict.add_argument("--csv", metavar="FILE",
+                         help="also write the timeline table: path, frame, time, track, x, y, w, "
+                         "h, label, confidence and the 7 probabilities, one row per face per "
+                         "frame (one row with an empty track for a frame without faces)")
     predict.add_argument("--explain", metavar="OUT.png",
                          help="also write the image with each face's Grad-CAM heatmap (where the "
                          "model looked for the emotion shown) over its box; several images: "
@@ -95,7 +107,7 @@ def _predict(args) -> int:
     import sys
     from pathlib import Path
 
-    from emolib import realtime
+    from emolib import realtime, timeline
     from emolib.errors import EmolibError
 
     for path in args.paths:  # fail on a folder or a missing file before loading the model
@@ -104,20 +116,30 @@ def _predict(args) -> int:
                               f"(e.g. {path}/*.jpg)")
         if not Path(path).is_file():
             raise EmolibError(f"{path}: no such file; pass image or video files")
+    if args.csv and (Path(args.csv).is_dir() or not Path(args.csv).parent.is_dir()):
+        raise EmolibError(f"--csv {args.csv}: not a file in an existing folder; pass e.g. "
+                          "--csv faces.csv")
+    smoothing = timeline.FILE_SMOOTHING if args.smoothing is None else args.smoothing
     from emolib import explain
 
     explain_outputs = explain.output_paths(args.paths, args.explain) if args.explain else {}
     pipeline = realtime.Pipeline(args.model, backend=args.backend, detector=args.detector,
-                                 smoothing=args.smoothing)
+                                 smoothing=smoothing, annotate=False)
+    table_rows = []
     for path in args.paths:
-        for record in realtime.predict_file(path, pipeline, max_frames=args.max_frames):
+        for result in timeline.predict_file(path, pipeline, max_frames=args.max_frames):
+            table_rows.extend({"path": path, **row} for row in timeline.rows(result))
             if args.json:
-                print(json.dumps(record), flush=True)
+                print(json.dumps(timeline.to_json(path, result)), flush=True)
                 continue
-            where = f"{record['path']}" + (f" frame {record['frame']}" if "frame" in record else "")
-            faces = "; ".join(f"{face['emotion']} {max(face['probabilities'].values()):.0%} "
-                              f"at {face['box']}" for face in record["faces"])
+            where = path + (f" frame {result.index}" if result.seconds is not None else "")
+            faces = "; ".join(f"#{face.track_id} {face.emotion} {face.confidence:.0%} at "
+                              f"{[int(v) for v in face.box]}" for face in result.faces)
             print(f"{where}: {faces or 'no face found'}", flush=True)
+    if args.csv:
+        table = timeline.to_table(table_rows)
+        table.insert(0, "path", [row["path"] for row in table_rows])
+        table.to_csv(args.csv, index=False)
     for path, output in explain_outputs.items():
         explain.explain_image(path, pipeline, output)
         print(f"wrote {output}", file=sys.stderr, flush=True)

@@ -556,17 +556,6 @@ def save_figure(figure, name: str, directory: Path | None = None) -> Path:
 
 # --------------------------------------------------------------------------- the evaluate command
 
-def _check_contract(name: str, path, model) -> None:
-    """Refuse Keras models that do not take 48x48x1 pixels and return 7 probabilities."""
-    import keras
-
-    if isinstance(model, keras.Model):
-        input_shape, output_shape = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
-        if input_shape != (48, 48, 1) or output_shape != (len(CLASS_NAMES),):
-            raise EmolibError(f"{path}: {name} takes {input_shape} and returns {output_shape}; "
-                              "emolib models take 48x48x1 pixels and return 7 probabilities")
-
-
 def evaluate_report(model_specs: list, *, data: str | None = None, split: str = "test",
                     detect_faces: bool = False, tta: str | None = None, max_images: int = 0,
                     ensemble: bool = False, latency: bool = True, seed: int = 0) -> dict:
@@ -576,11 +565,11 @@ def evaluate_report(model_specs: list, *, data: str | None = None, split: str = 
     seeded random subset (0 = all). With several models: pairwise McNemar tests and, with
     ``ensemble``, the averaged probabilities of all of them as one more model.
     """
-    from emolib import datasets, evaluation
+    from emolib import datasets, evaluation, models
 
     loaded = [resolve_model(spec) for spec in (model_specs or [None])]
     for name, model, path in loaded:
-        _check_contract(name, path, model)
+        models.check_contract(name, path, model)
     source = data if data else str(datasets.find_data(None))
     faces = load_faces(source, split=split, detect_faces=detect_faces, max_images=max_images,
                        seed=seed)

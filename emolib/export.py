@@ -176,6 +176,16 @@ class TFLiteModel:
     def __repr__(self) -> str:
         return f"TFLiteModel({str(self.path)!r}, input {np.dtype(self._input['dtype']).name})"
 
+    @property
+    def input_shape(self) -> tuple:
+        """``(None, height, width, channels)`` like a Keras model's."""
+        return (None, *(int(v) for v in self._input["shape"][1:]))
+
+    @property
+    def output_shape(self) -> tuple:
+        """``(None, classes)`` like a Keras model's."""
+        return (None, *(int(v) for v in self._output["shape"][1:]))
+
     def _resize(self, batch_size: int) -> None:
         if batch_size != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"], [batch_size, 48, 48, 1])
