@@ -139,7 +139,7 @@ def _predict(args) -> int:
     if args.csv:
         table = timeline.to_table(table_rows)
         table.insert(0, "path", [row["path"] for row in table_rows])
-        table.to_csv(args.csv, index=False)
+        timeline.write_table(table, args.csv)
     for path, output in explain_outputs.items():
         explain.explain_image(path, pipeline, output)
         print(f"wrote {output}", file=sys.stderr, flush=True)

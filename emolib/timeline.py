@@ -95,8 +95,9 @@ def rows(result) -> list[dict]:
     if not result.faces:
         return [base]
     return [{**base, "track": face.track_id, **dict(zip("xywh", (int(v) for v in face.box))),
-             "label": face.emotion, "confidence": round(face.confidence, 4),
-             **{name: round(float(p), 4) for name, p in zip(CLASS_NAMES, face.probabilities)}}
+             "label": face.emotion, "confidence": float(face.confidence),  # unrounded: rounding could tie and
+             # make the label (the model's argmax) look unlike the largest column
+             **{name: float(p) for name, p in zip(CLASS_NAMES, face.probabilities)}}
             for face in result.faces]
 
 
@@ -112,6 +113,13 @@ def to_table(table_rows: list[dict]):
         table[column] = table[column].astype(float)
     table["label"] = table["label"].astype("string")
     return table
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write a timeline table as CSV, atomically (a kill never leaves half a table)."""
+    from emolib.checkpoints import save_atomic
+
+    return save_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def read_table(path: str | os.PathLike):

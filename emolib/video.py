@@ -138,7 +138,7 @@ def record(source: str | os.PathLike | FrameSource = "", *, pipeline=None,
         video_path.unlink(missing_ok=True)
         raise EmolibError(f"{source.description}: gave no frames; pass another source")
     table = timeline.to_table(table_rows)
-    table.to_csv(csv_path, index=False)
+    timeline.write_table(table, csv_path)
     return {
         "source": source.description, "kind": source.kind, "notes": list(source.notes),
         "model": pipeline.note, "detector": pipeline.detector_name, "smoothing": pipeline.smoothing,
