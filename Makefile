@@ -19,14 +19,24 @@ ifeq ($(origin KERAS_HOME), undefined)
   endif
 endif
 
-.PHONY: install offline-weights run test lab tensorboard strip clean-cache
+.PHONY: install hooks offline-weights run test test-fast lint lab tensorboard strip clean-cache
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@$(MAKE) --no-print-directory hooks
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# Notebooks enter git without outputs: a clean filter (nbstripout, named in .gitattributes) strips
+# them on `git add`, and `git diff` compares stripped copies. Set up with the venv, in this clone
+# only; outside a git checkout there is nothing to do.
+hooks:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean '"$(abspath $(BIN))/python" -m nbstripout --keep-id' && \
+	  git config filter.nbstripout.smudge cat && \
+	  git config diff.ipynb.textconv '"$(abspath $(BIN))/python" -m nbstripout --keep-id -t'; fi
 
 # The offline MobileNetV2 weights into the Keras cache (checked on every run, copied once).
 offline-weights:
@@ -39,6 +49,13 @@ run: $(STAMP) offline-weights  ## run every notebook headless into outputs/ (PRO
 
 test: $(STAMP)  ## the test suite (data tests skip when FER-2013 is not found)
 	$(BIN)/python -m pytest
+
+# Everything but the notebook, browser, training and real-data tests (markers in pyproject.toml).
+test-fast: $(STAMP)  ## the unit tests only, under a minute
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not data and not notebook"
+
+lint: $(STAMP)  ## ruff on the package and the tests (rules in pyproject.toml)
+	$(BIN)/ruff check emolib tests
 
 lab: $(STAMP) offline-weights  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from emolib import CLASS_NAMES, dataset_readers
-from emolib.dataset_readers import (  # noqa: F401  (re-exported: datasets.decode_image, ...)
-    CLASS_ALIASES, CSV_CLASS_ORDER, IMAGE_SIZE, decode_image, to_face_square)
+
+# re-exported: datasets.decode_image, ...
+from emolib.dataset_readers import CLASS_ALIASES, CSV_CLASS_ORDER, IMAGE_SIZE, decode_image, to_face_square  # noqa: F401
 from emolib.errors import DataNotFoundError, EmolibError
 from emolib.paths import cache_dir, data_dir
 
@@ -152,7 +153,8 @@ def _kagglehub_download() -> Path | None:
     try:
         return Path(kagglehub.dataset_download("msambare/fer2013"))
     except Exception as error:  # offline, no credentials, API change: fall back to the message
-        warnings.warn(f"kagglehub download failed ({error}); using local data only", EmolibWarning)
+        warnings.warn(f"kagglehub download failed ({error}); using local data only", EmolibWarning,
+                      stacklevel=2)
         return None
 
 

@@ -12,15 +12,12 @@ face has one row with an empty track, so the table accounts for every frame.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
-
-import numpy as np
 
 from emolib import CLASS_NAMES
 from emolib.errors import EmolibError
-from emolib.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, open_source, read_image, \
-    video_source
+from emolib.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, open_source, read_image, video_source
 
 #: Smoothing for recorded files (``predict``, ``analyze_video``): none, each frame's own
 #: probabilities, so a table row is a measurement of that frame (smooth per track afterwards,

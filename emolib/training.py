@@ -14,6 +14,7 @@ import numpy as np
 from emolib import CLASS_NAMES, augmentation, checkpoints, runs
 from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
+
 # the run folder's own module; notebooks and scripts call them as training.save_run etc.
 from emolib.runs import Run, export_model, hardware, save_run, versions  # noqa: F401
 

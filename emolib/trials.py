@@ -19,7 +19,6 @@ from emolib import sweep
 from emolib.paths import outputs_dir
 from emolib.sweep import METRIC, trial_parameters
 
-
 #: The run folders a swept notebook trains, in order: their log.csv rows are the trial's epochs.
 STAGES = {"train": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
           "02": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),

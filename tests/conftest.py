@@ -30,6 +30,14 @@ def pytest_configure(config):
     os.environ["KERAS_HOME"] = str(keras_home)
 
 
+def pytest_collection_modifyitems(items):
+    """A test that asks for the real FER-2013 is a data test, marked or not (`make test-fast`
+    deselects them by marker)."""
+    for item in items:
+        if "fer2013_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(autouse=True)
 def isolated_outputs(tmp_path_factory, monkeypatch):
     """Every test writes outputs and caches into its own temporary folder, never the repo."""
