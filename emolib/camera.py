@@ -29,6 +29,7 @@ import traitlets
 
 from emolib import CLASS_NAMES
 from emolib.errors import EmolibError
+from emolib.live_frame import LiveFrame
 
 _ASSETS = Path(__file__).resolve().parent / "assets"
 _CSS = """
@@ -157,7 +158,7 @@ class WebcamDemo:
     """The live demo: camera (browser or kernel), Start/Stop, annotated frame, probability bars.
 
     Display it as a cell's last expression. ``model_path`` ``""`` is the default model (see
-    ``registry.resolve``). Problems (no camera, permission denied, no model, a bad
+    ``classifier.resolve_model_path``). Problems (no camera, permission denied, no model, a bad
     frame) are shown in the status line and the log below; the demo keeps running.
     """
 
@@ -165,7 +166,7 @@ class WebcamDemo:
                  camera: str = "browser", max_fps: float = 30.0, width: int = 640):
         import ipywidgets as widgets
 
-        from emolib import registry
+        from emolib import classifier
 
         if camera not in ("browser", "kernel"):
             raise EmolibError(f"camera={camera!r}: use 'browser' (this browser's camera) or "
@@ -177,7 +178,7 @@ class WebcamDemo:
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
-        models = {self._model_label(p): str(p.resolve()) for p in registry.find_models()}
+        models = {self._model_label(p): str(p.resolve()) for p in classifier.find_models()}
         selected = str(Path(model_path).expanduser().resolve()) if model_path else ""
         if selected and selected not in models.values():
             models = {self._model_label(Path(selected)) + " (given)": selected, **models}
@@ -202,13 +203,10 @@ class WebcamDemo:
                                                     description="Smoothing")
         self.status = widgets.HTML("camera off")
         self.status.add_class("emolib-status")
-        # the frame scales down with the panel and the bars wrap below it: nothing is cut off
-        self.image = widgets.Image(value=_placeholder("press Start"), format="jpeg",
-                                   layout=widgets.Layout(width=f"{width}px", max_width="100%",
-                                                         height="auto", flex="0 1 auto"))
-        self.image.add_class("emolib-annotated")
-        self.bars = widgets.HTML(probability_bars(None, "probabilities"),
-                                 layout=widgets.Layout(flex="0 0 auto"))
+        # the frame and its bars in one widget, changed together: the label on the frame and the
+        # bars show the same frame; the frame scales down with the panel, the bars wrap below it
+        self.image = LiveFrame(value=_placeholder("press Start"),
+                               bars=probability_bars(None, "probabilities"), width=width)
         self.heatmap_toggle = widgets.ToggleButton(
             value=False, description="Heatmap", icon="eye",
             tooltip="overlay each face with where the model looks (Grad-CAM of its Keras model, "
@@ -236,7 +234,7 @@ class WebcamDemo:
             widgets.HBox([self.detector_choice, self.model_choice, self.smoothing_slider],
                          layout=wrap),
             self.status,
-            widgets.HBox([self.image, self.bars], layout=wrap),
+            self.image,
             self.browser_camera,
             self.log,
         ])
@@ -249,13 +247,15 @@ class WebcamDemo:
 
     @staticmethod
     def _model_label(path: Path) -> str:
-        from emolib.registry import default_model, int8_companion
+        from emolib.models import DEFAULT_MODEL
+
+        from emolib.export import int8_companion
 
         path = Path(path)
         # what runs: the int8 copy beside a .keras file (the "auto" backend), else the file
         runs = int8_companion(path).name if int8_companion(path).exists() else path.name
         shown = runs if runs == path.name else f"{runs}, from {path.name}"
-        return f"default ({shown})" if path == default_model() else f"{path.parent.name}/{shown}"
+        return f"default ({shown})" if path == DEFAULT_MODEL else f"{path.parent.name}/{shown}"
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#c0392b" if error else "#333"
@@ -318,7 +318,7 @@ class WebcamDemo:
         self._set_buttons(running=False)
         if self._last_frame is not None and self.last_result is not None:
             # the frozen frame keeps its boxes and labels, not a frames/s figure that is over
-            self.image.value = encode_jpeg(self._draw(self._last_frame, self.last_result, None))
+            self.image.show(encode_jpeg(self._draw(self._last_frame, self.last_result, None)))
         self._say(f"stopped after {self.frames_shown} frames")
 
     def _set_buttons(self, running: bool) -> None:
@@ -354,18 +354,18 @@ class WebcamDemo:
         self.frames_shown += 1
         # the first frames arrive back to back: a rate over them is meaningless (it read 120)
         fps = result.fps if self.frames_shown >= MIN_FRAMES_FOR_FPS else 0.0
-        self.image.value = encode_jpeg(self._draw(frame, result, fps))
         self._last_frame = frame
         self.last_result = result
         if result.faces:
-            face = result.faces[0]
-            self.bars.value = probability_bars(face.probabilities,
-                                               f"{face.emotion} ({face.confidence:.0%})")
+            face = result.faces[0]  # titled with the label drawn on its box
+            bars = probability_bars(face.probabilities,
+                                    f"#{face.track_id} {face.emotion} {face.confidence:.0%}")
             found = f"{len(result.faces)} face{'s' if len(result.faces) > 1 else ''}: " + ", ".join(
                 f"{f.emotion} {f.confidence:.0%}" for f in result.faces)
         else:
-            self.bars.value = probability_bars(None, "probabilities")
+            bars = probability_bars(None, "probabilities")
             found = "no face in view"
+        self.image.show(encode_jpeg(self._draw(frame, result, fps)), bars)
         rate = f"{fps:.1f} frames/s" if fps else "measuring frames/s"
         self.status.value = (f"{camera_name} · {rate} · "
                              f"{result.latency_ms:.0f} ms per frame · frames shown: "

@@ -582,3 +582,30 @@ def test_probability_bars_mark_the_top_emotion():
     bars = camera.probability_bars(probabilities, "happy (60%)")
     assert bars.count("class='emolib-bar'") == 7 and "width:60.0%" in bars
     assert "no face in view" in camera.probability_bars(None)
+
+
+def test_the_frame_and_its_bars_reach_the_browser_in_one_update(demo):
+    """Issue 18: the label on the frame said 60% while the bars said 51%. As two widgets the bars
+    were drawn at once and the frame a JPEG decode later (the next frame's bars beside this
+    frame's label); now both travel in one message and the page swaps them together."""
+    import re
+
+    updates = []
+    demo.image.send_state = lambda key=None: updates.append(set(key) if key else None)
+    frames = list(sources.sample_frames(3))
+    demo.start()
+    for count, frame in enumerate(frames, 1):
+        before = demo.image.bars
+        demo.process_frame(frame)
+        (face,) = demo.last_result.faces
+        bars = demo.image.bars
+        # one message per frame with the frame, its bars (unless unchanged) and the counter
+        assert len(updates) == count
+        assert updates[-1] == ({"value", "frame"} | ({"bars"} if bars != before else set()))
+        # titled with the label drawn on the box, and the label's emotion bar shows its number
+        assert f"#{face.track_id} {face.emotion} {face.confidence:.0%}" in bars
+        row = re.search(rf"data-emotion='{face.emotion}'.*?(\d+)%</span></div>", bars)
+        assert row and f"{row.group(1)}%" == f"{face.confidence:.0%}", bars
+    assert demo.image.frame == len(frames)
+    demo.stop()  # the frozen frame is redrawn without frames/s; its bars stay
+    assert updates[-1] == {"value", "frame"} and demo.image.bars == bars
