@@ -158,7 +158,7 @@ class WebcamDemo:
     """The live demo: camera (browser or kernel), Start/Stop, annotated frame, probability bars.
 
     Display it as a cell's last expression. ``model_path`` ``""`` is the default model (see
-    ``classifier.resolve_model_path``). Problems (no camera, permission denied, no model, a bad
+    ``registry.resolve``). Problems (no camera, permission denied, no model, a bad
     frame) are shown in the status line and the log below; the demo keeps running.
     """
 
@@ -166,7 +166,7 @@ class WebcamDemo:
                  camera: str = "browser", max_fps: float = 30.0, width: int = 640):
         import ipywidgets as widgets
 
-        from emolib import classifier
+        from emolib import registry
 
         if camera not in ("browser", "kernel"):
             raise EmolibError(f"camera={camera!r}: use 'browser' (this browser's camera) or "
@@ -178,7 +178,7 @@ class WebcamDemo:
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
-        models = {self._model_label(p): str(p.resolve()) for p in classifier.find_models()}
+        models = {self._model_label(p): str(p.resolve()) for p in registry.find_models()}
         selected = str(Path(model_path).expanduser().resolve()) if model_path else ""
         if selected and selected not in models.values():
             models = {self._model_label(Path(selected)) + " (given)": selected, **models}
@@ -247,15 +247,13 @@ class WebcamDemo:
 
     @staticmethod
     def _model_label(path: Path) -> str:
-        from emolib.models import DEFAULT_MODEL
-
-        from emolib.export import int8_companion
+        from emolib.registry import default_model, int8_companion
 
         path = Path(path)
         # what runs: the int8 copy beside a .keras file (the "auto" backend), else the file
         runs = int8_companion(path).name if int8_companion(path).exists() else path.name
         shown = runs if runs == path.name else f"{runs}, from {path.name}"
-        return f"default ({shown})" if path == DEFAULT_MODEL else f"{path.parent.name}/{shown}"
+        return f"default ({shown})" if path == default_model() else f"{path.parent.name}/{shown}"
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#c0392b" if error else "#333"
