@@ -6,5 +6,8 @@ Import the submodules you need (``from emolib import datasets``); nothing heavy
 
 __version__ = "0.1.0"
 
-#: The one class order used everywhere: labels, model outputs, plots, JSON.
-CLASS_NAMES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+#: The one class order used everywhere (defined with the other input/output constants in
+#: ``emolib.preprocessing``).
+from emolib.preprocessing import CLASS_NAMES  # noqa: E402
+
+__all__ = ["CLASS_NAMES"]

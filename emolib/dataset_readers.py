@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emolib import CLASS_NAMES
 from emolib.errors import EmolibError
-
-IMAGE_SIZE = 48
+from emolib.preprocessing import CLASS_NAMES, FER2013_LABEL_ORDER, IMAGE_SIZE, decode_image
 
 #: The challenge CSV's label order (0..6) mapped to the canonical order of ``CLASS_NAMES``.
-CSV_CLASS_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+CSV_CLASS_ORDER = FER2013_LABEL_ORDER
 _USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 _DIR_TO_SPLIT = {
     "train": "train", "training": "train",
@@ -152,38 +150,6 @@ def _list_entries(path: Path) -> tuple[list[tuple[str, object]], list[str]]:
         elif item.is_dir():
             folders.append(item.relative_to(path).as_posix())
     return files, folders
-
-
-def decode_image(data: bytes) -> tuple[np.ndarray | None, str]:
-    """Decode bytes to a 48x48 grayscale uint8 face; ``(None, reason)`` when it is not an image.
-
-    Any size or colour is accepted: centre-cropped to a square, then resized with area
-    interpolation (the interpolation the shipped training images were made with).
-    """
-    import cv2
-
-    if not data:
-        return None, "empty file"
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        return None, "truncated JPEG"
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        return None, "not an image"
-    return to_face_square(image), ""
-
-
-def to_face_square(gray: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Centre-crop a grayscale image to a square and resize it to ``size`` x ``size``."""
-    import cv2
-
-    height, width = gray.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = gray[top:top + side, left:left + side]
-    if side != size:
-        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        square = cv2.resize(square, (size, size), interpolation=interpolation)
-    return square
 
 
 def _split_of(relpath: str) -> str | None:

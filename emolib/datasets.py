@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emolib import CLASS_NAMES, dataset_readers
-
-# re-exported: datasets.decode_image, ...
-from emolib.dataset_readers import CLASS_ALIASES, CSV_CLASS_ORDER, IMAGE_SIZE, decode_image, to_face_square  # noqa: F401
+from emolib import dataset_readers
+from emolib.dataset_readers import CLASS_ALIASES, CSV_CLASS_ORDER  # noqa: F401  (re-exported)
 from emolib.errors import DataNotFoundError, EmolibError
 from emolib.paths import cache_dir, data_dir
+from emolib.preprocessing import CLASS_NAMES, IMAGE_SIZE, decode_image, to_face_square  # noqa: F401
 
 SPLITS = ("train", "val", "test")
 #: Bumped whenever decoding changes, so old caches are not reused.

@@ -1,8 +1,8 @@
-"""Faces: detection (OpenCV Haar cascade by default, MTCNN as an option) and the crop that turns
-a detected face into the 48x48 grayscale input every emolib model takes.
+"""Faces: detection (OpenCV Haar cascade by default, MTCNN as an option).
 
-The same ``crop_faces`` is used for photos, videos and webcam frames, so a model sees the same
-kind of pixels at every entry point.
+The crop that turns a detected face into the 48x48 grayscale input every emolib model takes is
+``preprocessing.crop_faces``, used for photos, videos and webcam frames alike (``faces.crop_faces``
+and the other names below are the same functions, kept for existing callers).
 """
 
 from __future__ import annotations
@@ -10,25 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from emolib.errors import EmolibError
+from emolib.preprocessing import CROP_MARGIN, crop_faces, crop_square, to_gray  # noqa: F401
 
 DETECTORS = ("haar", "mtcnn")
-#: Margin added around a detector's box on every side, as a fraction of its side. 0: a Haar box
-#: is about the square FER-2013 cropped (measured with benchmarks/crop_geometry.py: PublicTest
-#: faces placed into frames, cropped at 0 give the raw face's label 83.4% of the time, at 0.1
-#: 78.9%).
-CROP_MARGIN = 0.0
-
-
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Grayscale view of a BGR, BGRA or already-gray uint8 image."""
-    import cv2
-
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return image[..., 0]
-    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    return cv2.cvtColor(image, code)
 
 
 class FaceDetector:
@@ -86,34 +70,3 @@ class FaceDetector:
         if len(boxes):
             boxes = boxes[np.argsort(-boxes[:, 2] * boxes[:, 3], kind="stable")]
         return boxes
-
-
-def crop_square(box, margin: float = CROP_MARGIN) -> tuple[int, int, int]:
-    """``(left, top, side)`` of the square ``crop_faces`` cuts around a box ``(x, y, w, h)``
-    (it may run off the frame); heatmaps are drawn back over the same square."""
-    x, y, w, h = (float(v) for v in box)
-    side = int(round(max(w, h) * (1 + 2 * margin)))
-    cx, cy = x + w / 2, y + h / 2
-    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
-
-
-def crop_faces(image: np.ndarray, boxes: np.ndarray, *, margin: float = CROP_MARGIN,
-               size: int = 48) -> np.ndarray:
-    """Square crops around each box (``margin`` of the side added on every side), 48x48 gray.
-
-    Returns ``(n, size, size, 1)`` uint8. Crops that run off the image are padded by edge
-    replication, so a face at the border is not squashed.
-    """
-    import cv2
-
-    gray = to_gray(image)
-    height, width = gray.shape
-    crops = np.empty((len(boxes), size, size, 1), dtype=np.uint8)
-    for index, box in enumerate(np.asarray(boxes).reshape(-1, 4)):
-        left, top, side = crop_square(box, margin)
-        pad = max(0, -left, -top, left + side - width, top + side - height)
-        source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-        square = source[top + pad:top + pad + side, left + pad:left + pad + side]
-        interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        crops[index, ..., 0] = cv2.resize(square, (size, size), interpolation=interpolation)
-    return crops

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emolib.preprocessing import CLASS_NAMES, INPUT_SHAPE, crop_faces
 from emolib.tracking import iou
 
 
@@ -125,8 +126,6 @@ def score_clip(clip: Clip, results: list) -> dict:
     face overlapped the true one; ``accuracy``: frames where that face had the true label,
     over the frames with a known label; ``tracks_across_cuts``: tracks that showed two persons.
     """
-    from emolib import CLASS_NAMES
-
     found = correct = 0
     persons_of_track: dict[int, set] = {}
     for result, box, label, person in zip(results, clip.boxes, clip.labels, clip.persons):
@@ -151,9 +150,10 @@ def photo_faces(count: int = 40) -> np.ndarray:
 
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
     x, y, w, h = 177, 66, 95, 95  # the astronaut's face, as OpenCV's Haar cascade finds it
-    faces = [cv2.resize(astronaut[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)]
+    faces = [cv2.resize(astronaut[y:y + h, x:x + w], INPUT_SHAPE[:2], interpolation=cv2.INTER_AREA)]
     lfw = data.lfw_subset()[:100]  # the first 100 of the subset are faces, the rest are not
-    faces += [cv2.resize((image * 255).astype(np.uint8), (48, 48), interpolation=cv2.INTER_CUBIC)
+    faces += [cv2.resize((image * 255).astype(np.uint8), INPUT_SHAPE[:2],
+                         interpolation=cv2.INTER_CUBIC)
               for image in lfw[:count]]
     return np.stack(faces)[..., None]
 
@@ -170,8 +170,6 @@ def crop_agreement(pipeline, faces: np.ndarray, labels: np.ndarray, *, sides: tu
     face), ``accuracy_found`` (on found faces) and ``accuracy`` (a face not found counts as
     wrong) and ``agreement_by_side``; ``detected_by_side`` per side.
     """
-    from emolib.faces import crop_faces
-
     margins = (pipeline.margin,) if margins is None else tuple(margins)
     rng = np.random.default_rng(seed)
     width, height = size
@@ -201,7 +199,7 @@ def crop_agreement(pipeline, faces: np.ndarray, labels: np.ndarray, *, sides: tu
               "raw_accuracy_found": float(np.mean(raw_labels[found_index] == labels[found_index]))
               if len(found_index) else None, "by_margin": {}}
     for margin in margins:
-        batch = np.stack(crops[margin]) if crops[margin] else np.zeros((0, 48, 48, 1), np.uint8)
+        batch = np.stack(crops[margin]) if crops[margin] else np.zeros((0, *INPUT_SHAPE), np.uint8)
         predicted = np.concatenate([pipeline.classifier(batch[start:start + 256]).argmax(1)
                                     for start in range(0, len(batch), 256)] or [np.zeros(0, int)])
         agree = predicted == raw_labels[found_index]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from emolib.errors import DataNotFoundError, EmolibError
+from emolib.preprocessing import IMAGE_SIZE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
@@ -268,7 +269,7 @@ def fer2013_frames(images: np.ndarray, *, grid: tuple = (3, 2), size: tuple = (6
     for start in range(0, len(images) - per_frame + 1, per_frame):
         frame = np.zeros((height, width), np.uint8)
         for slot, image in enumerate(images[start:start + per_frame]):
-            face = cv2.resize(np.asarray(image).reshape(48, 48), (face_side, face_side),
+            face = cv2.resize(np.asarray(image).reshape(IMAGE_SIZE, IMAGE_SIZE), (face_side, face_side),
                               interpolation=cv2.INTER_CUBIC)
             pad_x, pad_y = cell_w - face_side, cell_h - face_side
             cell = cv2.copyMakeBorder(face, pad_y // 2, pad_y - pad_y // 2, pad_x // 2,
