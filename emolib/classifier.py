@@ -2,8 +2,8 @@
 of it (its int8 TFLite copy when one sits beside it, else one traced Keras forward pass).
 
     >>> from emolib import classifier
-    >>> path, note = classifier.resolve_model_path("")    # the shipped default, and why
-    >>> classify = classifier.EmotionClassifier(path)
+    >>> classify = classifier.EmotionClassifier("")       # the model registry.resolve("") finds
+    >>> classify.note                                     # which model runs, and why
     >>> probabilities = classify(crops)                   # (n, 7) for (n, 48, 48, 1) crops
 """
 
@@ -14,55 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
-from emolib import CLASS_NAMES
-from emolib.errors import EmolibError
-from emolib.export import int8_companion
-from emolib.paths import outputs_dir
+from emolib import CLASS_NAMES, registry
 
-BACKENDS = ("auto", "keras", "tflite")
-
-
-def find_models() -> list[Path]:
-    """Models a demo can use: the shipped default (when present), then trained runs, newest first."""
-    from emolib.models import DEFAULT_MODEL
-
-    runs = outputs_dir("runs", create=False)
-    trained = sorted(runs.glob("*/model.keras"), key=lambda p: p.stat().st_mtime, reverse=True) \
-        if runs.is_dir() else []
-    return ([DEFAULT_MODEL] if DEFAULT_MODEL.exists() else []) + trained
+BACKENDS = registry.BACKENDS
 
 
 def resolve_model_path(model_path: str | os.PathLike = "") -> tuple[Path, str]:
-    """The model file to use and a sentence saying which one and why.
-
-    ``""`` means the shipped default (``emolib/assets/emonet.keras``); when it is missing, the
-    newest ``outputs/runs/*/model.keras``; when there is none either, a clear EmolibError.
-    """
-    from emolib.models import DEFAULT_MODEL
-
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.exists():
-            raise EmolibError(f"{path}: model file not found; pass a .keras file saved by emolib, "
-                              "or leave the model empty for the default")
-        return path, f"model: {path}"
-    if DEFAULT_MODEL.exists():
-        return DEFAULT_MODEL, f"model: the shipped default ({DEFAULT_MODEL.name})"
-    trained = [p for p in find_models() if p != DEFAULT_MODEL]
-    if trained:
-        return trained[0], (f"model: {trained[0]} (the newest trained run; the shipped default "
-                            f"{DEFAULT_MODEL} is not there)")
-    raise EmolibError(f"no model: {DEFAULT_MODEL} is missing and {outputs_dir('runs', create=False)} "
-                      "has no */model.keras; train one with notebook 02 "
-                      "(python -m emolib run --only 02) or pass a model path")
+    """``(file, note)`` of the model ``model_path`` names: ``registry.resolve``'s rule."""
+    found = registry.resolve(model_path)
+    return found.path, found.note
 
 
 class EmotionClassifier:
     """Classifies a batch of 48x48 grayscale crops in one call.
 
-    ``model`` is a Keras model, a path to a ``.keras`` or ``.tflite`` file, or ``""``/None for
-    the default (see ``resolve_model_path``). A model that does not take 48x48x1 pixels and
-    return 7 probabilities is refused with the one-line error ``evaluate`` gives. ``backend``:
+    ``model`` is a Keras model or anything ``registry.resolve`` takes (``""``/None: the default;
+    a ``.keras`` or ``.tflite`` file; a run folder or run name). A model that does not take
+    48x48x1 pixels and return 7 probabilities is refused with the one-line error ``evaluate``
+    gives (``registry.check_contract``). ``backend`` (see ``registry.load``):
 
     - ``"auto"`` (default): a ``.keras`` file with an int8 TFLite copy beside it
       (``emonet-int8.tflite`` ships next to the default model) runs that copy, which is about 6x
@@ -74,37 +43,12 @@ class EmotionClassifier:
 
     def __init__(self, model=None, *, backend: str = "auto"):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no banner
-        from emolib import models
-
-        if backend not in BACKENDS:
-            raise EmolibError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-        self.note = "model: in memory"
-        self.backend = "keras"
-        path = None
-        if model is None or isinstance(model, (str, os.PathLike)):
-            path, self.note = resolve_model_path(model or "")
-            lite = path if path.suffix == ".tflite" else int8_companion(path)
-            if backend == "tflite" and not lite.exists():
-                raise EmolibError(f"{lite}: no int8 TFLite copy of {path.name}; write one with "
-                                  "emolib.export.to_tflite(..., quantization='int8') or use "
-                                  "backend='keras'")
-            if path == lite or (backend != "keras" and lite.exists()):
-                from emolib.export import TFLiteModel
-
-                model = TFLiteModel(lite, num_threads=min(2, os.cpu_count() or 1))
-                self.backend = "tflite"
-                self.note += f" (int8 TFLite: {lite.name})" if path != lite else ""
-                path = lite
-            else:
-                model = models.load_model(path)
-        elif backend == "tflite":
-            raise EmolibError("backend='tflite' needs a model path with an int8 copy beside it, "
-                              "not a model in memory")
-        name = getattr(model, "name", "model")
-        models.check_contract(name, path or f"{name} (in memory)", model)
-        self._forward = models.compiled_forward(model) if self.backend == "keras" else model.forward
-        self.model = model
-        self(np.zeros((1, *models.INPUT_SHAPE), np.uint8))  # trace now, not on the first face
+        loaded = registry.load(model, backend=backend, num_threads=min(2, os.cpu_count() or 1))
+        self.note = loaded.note
+        self.backend = "keras" if isinstance(loaded, registry.KerasModel) else "tflite"
+        self.model = registry.unwrap(loaded)
+        self._forward = loaded.forward
+        self(np.zeros((1, *registry.INPUT_SHAPE), np.uint8))  # trace now, not on the first face
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, 7)`` float32 in CLASS_NAMES order for ``(n, 48, 48, 1)`` crops."""

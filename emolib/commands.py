@@ -27,7 +27,7 @@ def add_evaluate(commands) -> None:
         "latency and size of models on a dataset split")
     evaluate.add_argument("models", nargs="*", metavar="MODEL",
                           help="a .keras or .tflite file, a run folder or a run name in "
-                          "outputs/runs (default: the shipped default model)")
+                          "outputs/runs (default: the shipped model, else the newest run)")
     evaluate.add_argument("--data", metavar="SOURCE", help="archive.zip, fer2013.csv or a folder "
                           "with one sub-folder per class (default: $EMOLIB_DATA, then data/)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
@@ -50,13 +50,13 @@ def add_evaluate(commands) -> None:
 def _evaluate(args) -> int:
     import json
 
-    from emolib import comparison
+    from emolib import reports
 
-    report = comparison.evaluate_report(
+    report = reports.evaluate_report(
         args.models, data=args.data, split=args.split, detect_faces=args.detect_faces,
         tta=None if args.tta == "none" else args.tta, max_images=args.max_images,
         ensemble=args.ensemble, latency=not args.no_latency)
-    print(json.dumps(report, indent=1) if args.json else comparison.format_report(report))
+    print(json.dumps(report, indent=1) if args.json else reports.format_report(report))
     return 0
 
 
@@ -74,9 +74,8 @@ def add_predict(commands) -> None:
         "that a cut or a new person renews.")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image or video files")
     predict.add_argument("--model", default="", metavar="M",
-                         help="a .keras or .tflite file that takes 48x48x1 pixels and returns 7 "
-                         "probabilities (default: the shipped model, else the newest "
-                         "outputs/runs/*/model.keras)")
+                         help="a .keras or .tflite file, a run folder or a run name in "
+                         "outputs/runs (default: the shipped model, else the newest run)")
     predict.add_argument("--backend", default="auto", choices=("auto", "keras", "tflite"),
                          help="auto runs a model's int8 TFLite copy when one sits beside it "
                          "(the shipped model has one); keras always runs the .keras model")
@@ -188,9 +187,9 @@ def add_sweep(commands) -> None:
 
 def _sweep(args) -> int:
     from emolib import sweep
-    from emolib.comparison import markdown_table
     from emolib.errors import EmolibError
     from emolib.paths import outputs_dir
+    from emolib.reports import markdown_table
 
     if args.resume:
         if not args.name:

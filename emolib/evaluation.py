@@ -44,7 +44,7 @@ def predict_proba(model, images: np.ndarray, *, tta: str | None = None,
     """Class probabilities ``(n, 7)`` for ``(n, 48, 48[, 1])`` raw pixels, averaged over TTA views.
 
     ``model`` is anything with Keras' ``predict(x, batch_size=, verbose=)``: a Keras model, an
-    ``export.TFLiteModel`` or a ``comparison.FerPeerModel``. ``tta``: see ``tta_views``.
+    ``registry.EmotionModel`` (Keras, TFLite, the ``fer`` peer). ``tta``: see ``tta_views``.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
@@ -244,7 +244,7 @@ def _forward(model):
     """A function ``batch -> probabilities``: one traced forward pass, as the webcam runs it.
 
     Keras: ``models.compiled_forward``, the call the real-time pipeline makes. Other models:
-    their ``forward`` when they have one (``export.TFLiteModel``, ``comparison.FerPeerModel``),
+    their ``forward`` when they have one (every ``registry.EmotionModel``),
     else ``predict``.
     """
     import keras
@@ -283,11 +283,14 @@ def latency_ms(model, *, batch_sizes: tuple = (1, 256), repeats: int = 20) -> di
 def model_size(model, path=None) -> dict:
     """Parameters and on-disk megabytes of a model (the file at ``path`` when given).
 
-    Objects other than Keras models may define ``count_params()`` and ``size_bytes``.
+    ``model``: a Keras model, or a ``registry.EmotionModel`` (its ``parameters`` and
+    ``size_bytes``).
     """
     from pathlib import Path
 
-    parameters = int(model.count_params()) if hasattr(model, "count_params") else None
+    parameters = getattr(model, "parameters", None)
+    if parameters is None and hasattr(model, "count_params"):
+        parameters = int(model.count_params())
     if path is not None and Path(path).exists():
         size = Path(path).stat().st_size
     else:
@@ -302,6 +305,16 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, *, split: str,
     return {"split": split, "tta": tta, **classification_metrics(labels, probabilities)}
 
 
+def tta_on_val(model, x_val: np.ndarray, y_val: np.ndarray, tta_choices=TTA_CHOICES, *,
+               predict=None) -> tuple:
+    """``(chosen, {tta: val probabilities})``: every TTA in ``tta_choices`` scored on val
+    (PublicTest) and the best kept (``select_tta``). ``predict(model, images, tta=)`` defaults to
+    ``predict_proba`` (``model_cache.cached_proba`` reuses earlier predictions)."""
+    predict = predict or predict_proba
+    probabilities = {tta: predict(model, x_val, tta=tta) for tta in tta_choices}
+    return select_tta(y_val, probabilities), probabilities
+
+
 def evaluate_model(model, val: tuple, test: tuple, *, tta_choices=TTA_CHOICES) -> dict:
     """The one evaluation of a model: TTA chosen on val (PublicTest), then test (PrivateTest).
 
@@ -310,8 +323,7 @@ def evaluate_model(model, val: tuple, test: tuple, *, tta_choices=TTA_CHOICES) -
     Returns ``{"val", "val_tta", "test", "test_tta", "tta_chosen_on_val", "val_by_tta"}``.
     """
     (x_val, y_val), (x_test, y_test) = val, test
-    val_probabilities = {tta: predict_proba(model, x_val, tta=tta) for tta in tta_choices}
-    chosen = select_tta(y_val, val_probabilities)
+    chosen, val_probabilities = tta_on_val(model, x_val, y_val, tta_choices)
     val_scores = {tta: {"split": "val", "tta": tta, **classification_metrics(y_val, p)}
                   for tta, p in val_probabilities.items()}
     test_plain = evaluate(model, x_test, y_test, split="test")

@@ -12,7 +12,7 @@ score (the logit before the softmax) and keeps the positive part. The layer is f
 ``feature_layer``: EmoNet's last block activation (6x6), the seed CNN's last convolution (8x8),
 MobileNetV2's base model (3x3: its last convolution sits inside the nested base). An int8
 TFLite model has no gradients: it is explained through the ``.keras`` file it was converted
-from (``export.keras_source``).
+from (``registry.keras_source``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def keras_model(model):
     copy, or the model an ``realtime.EmotionClassifier`` runs."""
     import keras
 
-    from emolib import export, models
+    from emolib import models, registry
 
+    model = registry.unwrap(model)  # a registry.KerasModel: the Keras model it runs
     if hasattr(model, "process") and hasattr(model, "classifier"):  # a realtime.Pipeline
         model = model.classifier
     if hasattr(model, "note") and hasattr(model, "model"):  # a realtime.EmotionClassifier
@@ -51,7 +52,7 @@ def keras_model(model):
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
         if path.suffix == ".tflite":
-            source = export.keras_source(path)
+            source = registry.keras_source(path)
             if source is None:
                 raise EmolibError(f"{path}: a TFLite model has no gradients and no .keras file "
                                   f"sits beside it ({path.stem.removesuffix('-int8')}.keras); "

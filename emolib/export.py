@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from emolib.errors import EmolibError
+from emolib.registry import int8_companion
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 
@@ -82,22 +83,6 @@ def to_tflite(model, path: str | os.PathLike, *, quantization: str = "float16",
     return path
 
 
-def int8_companion(path: str | os.PathLike) -> Path:
-    """Where the int8 TFLite copy of a ``.keras`` model lives: ``<stem>-int8.tflite`` beside it."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}-int8.tflite")
-
-
-def keras_source(path: str | os.PathLike) -> Path | None:
-    """The ``.keras`` model an int8 copy was converted from (``int8_companion``'s inverse), or
-    None when ``path`` is not named ``<stem>-int8.tflite`` or no such file sits beside it."""
-    path = Path(path)
-    if not path.name.endswith("-int8.tflite"):
-        return None
-    source = path.with_name(path.name[:-len("-int8.tflite")] + ".keras")
-    return source if source.is_file() else None
-
-
 def ship(run_directory: str | os.PathLike, *, calibration_images: np.ndarray,
          val: tuple, test: tuple, destination: str | os.PathLike | None = None) -> dict:
     """Make the run in ``run_directory`` the default model; return the metrics written beside it.
@@ -152,10 +137,13 @@ def _interpreter(path: Path, num_threads: int | None):
 
 
 class TFLiteModel:
-    """A ``.tflite`` emolib model behind Keras' ``predict``: raw 48x48x1 pixels in, 7 probabilities out.
-
-    Handles quantized inputs and outputs (int8/uint8) with the scales stored in the file.
+    """A ``.tflite`` emolib model behind ``registry.EmotionModel``: raw 48x48x1 pixels in, 7
+    probabilities out. Handles quantized inputs and outputs (int8/uint8) with the scales stored
+    in the file.
     """
+
+    note = ""
+    parameters = None  #: a .tflite file does not count its weights
 
     def __init__(self, path: str | os.PathLike, *, num_threads: int | None = None,
                  name: str | None = None):

@@ -226,19 +226,6 @@ def load_model(path: str | os.PathLike | None = None):
                           "emolib") from None
 
 
-def check_contract(name: str, path, model) -> None:
-    """Refuse a model (Keras, or ``export.TFLiteModel``) that does not take 48x48x1 pixels and
-    return 7 probabilities: one line naming the file, for ``evaluate``, ``predict`` and the demo."""
-    input_shape, output_shape = (getattr(model, "input_shape", None),
-                                 getattr(model, "output_shape", None))
-    if input_shape is None or output_shape is None:
-        return  # no static shapes to check (not an emolib-style model object)
-    input_shape, output_shape = tuple(input_shape[1:]), tuple(output_shape[1:])
-    if input_shape != INPUT_SHAPE or output_shape != (NUM_CLASSES,):
-        raise EmolibError(f"{path}: {name} takes {input_shape} and returns {output_shape}; "
-                          "emolib models take 48x48x1 pixels and return 7 probabilities")
-
-
 def default_metrics() -> dict:
     """The metrics JSON saved beside the shipped default model."""
     return json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())

@@ -29,15 +29,13 @@ from typing import Protocol
 
 import numpy as np
 
-from emolib import CLASS_NAMES
+from emolib import models
 from emolib.errors import EmolibError
-from emolib.paths import outputs_dir
+from emolib.preprocessing import INPUT_SHAPE, NUM_CLASSES
+from emolib.runs import runs_dir
 
 #: What runs a ``.keras`` model: its int8 copy when one sits beside it, or always Keras / TFLite.
 BACKENDS = ("auto", "keras", "tflite")
-#: The input every emolib model takes and the number of probabilities it returns.
-INPUT_SHAPE = (48, 48, 1)
-NUM_CLASSES = len(CLASS_NAMES)
 
 
 class EmotionModel(Protocol):
@@ -45,6 +43,7 @@ class EmotionModel(Protocol):
 
     name: str
     path: Path | None
+    note: str  #: which model runs and why (set by ``load``)
 
     def predict(self, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Probabilities ``(n, 7)`` for ``(n, 48, 48[, 1])`` raw pixels (0-255)."""
@@ -63,6 +62,8 @@ class EmotionModel(Protocol):
 
 class KerasModel:
     """A Keras emotion model behind ``EmotionModel``; ``keras_model`` is the model itself."""
+
+    note = ""
 
     def __init__(self, keras_model, path: str | os.PathLike | None = None,
                  name: str | None = None):
@@ -97,9 +98,7 @@ class KerasModel:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """One traced call (``models.compiled_forward``): what the webcam pipeline runs."""
         if self._forward is None:
-            from emolib.models import compiled_forward
-
-            self._forward = compiled_forward(self.keras_model)
+            self._forward = models.compiled_forward(self.keras_model)
         return self._forward(np.asarray(batch, np.float32))
 
 
@@ -112,15 +111,8 @@ class Found:
     note: str
 
 
-def runs_dir() -> Path:
-    """``outputs/runs`` (``EMOLIB_OUTPUTS`` moves it)."""
-    return outputs_dir("runs", create=False)
-
-
 def default_model() -> Path:
     """The shipped default model's file (``models.DEFAULT_MODEL``, present or not)."""
-    from emolib import models
-
     return models.DEFAULT_MODEL
 
 
@@ -177,7 +169,6 @@ def load(spec=None, *, backend: str = "keras", num_threads: int | None = None) -
     """
     import keras
 
-    from emolib import models
     from emolib.export import TFLiteModel
 
     if backend not in BACKENDS:

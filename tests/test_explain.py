@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from emolib import explain, export, models
+from emolib import explain, export, models, registry
 from emolib.errors import EmolibError
 
 PATCH = 16
@@ -135,7 +135,7 @@ def test_int8_tflite_is_explained_through_its_keras_source(tmp_path, patch_model
     images, present = patch_faces(40, seed=5)
     lite = export.to_tflite(model, export.int8_companion(source), quantization="int8",
                             representative_images=images[:20])
-    assert export.keras_source(lite) == source
+    assert registry.keras_source(lite) == source
     chosen = images[present["top-left"]][:8]
     through_lite = explain.grad_cam(export.TFLiteModel(lite), chosen, class_index=3)
     np.testing.assert_allclose(through_lite, explain.grad_cam(model, chosen, class_index=3),

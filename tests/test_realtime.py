@@ -179,7 +179,7 @@ def test_default_model_falls_back_to_the_newest_trained_run(tmp_path, monkeypatc
         os.utime(runs / name / "model.keras", (1e9 - age, 1e9 - age))
     path, note = resolve_model_path("")
     assert path.parent.name == "new-emonet" and "newest trained run" in note
-    with pytest.raises(EmolibError, match="model file not found"):
+    with pytest.raises(EmolibError, match="no such model file"):
         resolve_model_path(tmp_path / "nope.keras")
 
 

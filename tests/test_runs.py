@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_training import Crash, CrashAfterEpoch, tiny_emonet, toy_data
 
-from emolib import checkpoints, comparison, models, progress, runs, training
+from emolib import checkpoints, models, progress, runs, training
 from emolib.errors import EmolibError
 
 
@@ -64,13 +64,13 @@ def test_a_fresh_run_leaves_nothing_of_the_previous_run():
     settings = dict(run_name="stale", batch_size=32, verbose=0, augment=False)
     first = training.train(tiny_emonet(), train_data, val_data, epochs=1, **settings)
     training.save_run(first, {}, profile="quick")
-    assert [run.name for run in comparison.find_runs()] == ["stale"]
+    assert [run.name for run in runs.find_runs()] == ["stale"]
     with pytest.raises(Crash):  # a new run with this name dies before its first epoch ends
         training.train(tiny_emonet(), train_data, val_data, epochs=2,
                        callbacks=[crash_in_first_epoch()], **settings)
     left = {path.name for path in first.directory.iterdir()}
     assert not left & {"model.keras", "metrics.json", "history.json", "best.keras", "log.csv"}
-    assert comparison.find_runs() == [] and comparison.unfinished_runs() == ["stale"]
+    assert runs.find_runs() == [] and runs.unfinished_runs() == ["stale"]
     assert json.loads((first.directory / "run.json").read_text())["parameters"]["epochs"] == 2
 
 

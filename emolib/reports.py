@@ -1,0 +1,194 @@
+"""Reports: the results table (every column names its split), its CSV/Markdown and notebook
+views, saved figures, and the text ``python -m emolib evaluate`` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from emolib import CLASS_NAMES
+from emolib.paths import outputs_dir
+
+#: How each split is named in every table and figure title.
+SPLIT_LABELS = {"train": "train (Training)", "val": "val (PublicTest)",
+                "test": "test (PrivateTest)", "all": "all images"}
+
+
+def split_label(split: str) -> str:
+    """``"test"`` -> ``"test (PrivateTest)"``; other names (a folder dataset) unchanged."""
+    return SPLIT_LABELS.get(split, split)
+
+
+def table_row(name: str, *, kind: str, metrics: dict, tta: str | None = None,
+              size: dict | None = None, latency: dict | None = None, **extra) -> dict:
+    """One row of the results table; every number's column names its split.
+
+    ``metrics``: ``{split: evaluation.classification_metrics(...)}``; the val split contributes
+    its accuracy only (it is where choices are made), every other split its full line.
+    """
+    row = {"model": name, "kind": kind, "TTA (chosen on val)": tta or "none"}
+    for split, values in metrics.items():
+        label = split_label(split)
+        row[f"{label} accuracy"] = values["accuracy"]
+        if split == "val":
+            continue
+        low, high = values["accuracy_ci95"]
+        row[f"{label} 95% CI low"] = low
+        row[f"{label} 95% CI high"] = high
+        row[f"{label} macro-F1"] = values["macro_f1"]
+        row[f"{label} ECE"] = values["ece"]
+        row[f"{label} n"] = values["n"]
+    size = size or {}
+    latency = latency or {}
+    row["parameters"] = size.get("parameters")
+    row["size MB"] = size.get("size_mb")
+    for key, value in latency.items():
+        row[f"ms/image {key.replace('_', ' ')}"] = value
+    row.update(extra)
+    return row
+
+
+def results_table(rows: list[dict]):
+    """The rows as a DataFrame indexed by model name, in the order given."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).set_index("model")
+
+
+def table_view(frame, precision: int = 4, header_width: str = "7.5em"):
+    """The table for a notebook panel: headers wrap (they are long: each names its split),
+    numbers are rounded, and a table still too wide scrolls inside the panel."""
+    styles = [{"selector": "th.col_heading", "props": [("white-space", "normal"),
+                                                       ("max-width", header_width),
+                                                       ("vertical-align", "bottom")]},
+              {"selector": "th.row_heading", "props": [("max-width", "16em"),
+                                                       ("white-space", "normal")]},
+              {"selector": "", "props": [("display", "block"), ("overflow-x", "auto"),
+                                         ("max-width", "100%")]}]
+    return frame.style.format(precision=precision, na_rep="").set_table_styles(styles)
+
+
+def markdown_table(frame, float_format: str = "{:.4f}") -> str:
+    """A GitHub-flavoured Markdown table of a DataFrame (no extra dependency)."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, (float, np.floating)):
+            return float_format.format(value)
+        return str(value).replace("|", "\\|")
+
+    header = [frame.index.name or ""] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in frame.iterrows():
+        lines.append("| " + " | ".join([cell(index)] + [cell(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_dir() -> Path:
+    """``outputs/comparison``: the table and figures notebook 04 writes."""
+    return outputs_dir("comparison")
+
+
+def save_table(frame, stem: str = "results", directory: Path | None = None) -> list[Path]:
+    """Write ``<stem>.csv`` and ``<stem>.md`` into ``outputs/comparison/``; return the paths."""
+    directory = Path(directory) if directory else comparison_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, markdown_path = directory / f"{stem}.csv", directory / f"{stem}.md"
+    frame.to_csv(csv_path)
+    markdown_path.write_text(markdown_table(frame))
+    return [csv_path, markdown_path]
+
+
+def save_figure(figure, name: str, directory: Path | None = None) -> Path:
+    """Save a figure as ``outputs/comparison/<name>.png`` and return the path.
+
+    The figure is closed in pyplot, so a notebook cell shows it once, by ending with
+    ``figure`` (not twice, and not the path this returns)."""
+    directory = Path(directory) if directory else comparison_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    if figure.canvas.manager is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return path
+
+
+def evaluate_report(model_specs: list, *, data: str | None = None, split: str = "test",
+                    detect_faces: bool = False, tta: str | None = None, max_images: int = 0,
+                    ensemble: bool = False, latency: bool = True, seed: int = 0) -> dict:
+    """What ``python -m emolib evaluate`` prints: ``comparison.compare`` of the named models on
+    one split, as a JSON-ready dict.
+
+    ``model_specs``: what ``registry.resolve`` takes (empty: its rule for no model). With
+    several models: pairwise McNemar tests and, with ``ensemble``, the averaged probabilities
+    of all of them as one more model. ``max_images``: a seeded random subset (0 = all).
+    """
+    from emolib import comparison, datasets, facesets, registry
+
+    candidates = {}
+    for index, spec in enumerate(model_specs or [None]):
+        model = registry.load(spec)
+        name = model.name if model.name not in candidates else f"{model.name} [{index + 1}]"
+        candidates[name] = comparison.Candidate(name, model, model.path, "file")
+    source = data if data else str(datasets.find_data(None))
+    faces = facesets.load_faces(source, split=split, detect_faces=detect_faces,
+                                max_images=max_images, seed=seed)
+    result = comparison.compare(candidates, (faces.images, faces.labels), test_split=faces.split,
+                                tta_choices=(tta,), ensemble="all" if ensemble else None,
+                                latency=latency, latency_batch=256, latency_repeats=10,
+                                seed=seed, progress=False)
+    metrics = result.metrics("test")
+    report = {"data": source, "split": faces.split, "split_label": split_label(faces.split),
+              "n": int(len(faces.labels)), "faces": faces.note(), "tta": tta,
+              "models": [{"name": name, "path": str(c.path), "note": c.model.note,
+                          "split": faces.split, "tta": tta, **metrics[name], **result.size[name],
+                          **({"latency_ms": result.latency[name]} if latency else {})}
+                         for name, c in candidates.items()]}
+    if result.ensemble_name:
+        report["ensemble"] = {"members": result.members, "split": faces.split, "tta": tta,
+                              **metrics[result.ensemble_name]}
+    if len(metrics) > 1:
+        from emolib.evaluation import pairwise_mcnemar
+
+        report["mcnemar"] = pairwise_mcnemar(faces.labels, result.probabilities["test"])
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The evaluate report as text: one line per model, then per-class scores and confusions."""
+    lines = [entry["note"] for entry in report["models"]] + [
+             f"data: {report['data']}", f"faces: {report['faces']}",
+             f"split: {report['split_label']}, {report['n']} images, TTA: {report['tta'] or 'none'}",
+             ""]
+    header = (f"{'model':<24}{'accuracy':>9}  {'95% CI':<13}{'macro-F1':>9}{'ECE':>7}"
+              f"{'ms b1':>8}{'ms b256':>9}{'params':>10}{'MB':>7}")
+    lines.append(header)
+    rows = list(report["models"]) + ([dict(report["ensemble"], name="ensemble (mean)")]
+                                     if "ensemble" in report else [])
+    for row in rows:
+        latency = row.get("latency_ms", {})
+        low, high = row["accuracy_ci95"]
+        lines.append(
+            f"{row['name'][:23]:<24}{row['accuracy']:>9.4f}  {f'{low:.3f}-{high:.3f}':<13}"
+            f"{row['macro_f1']:>9.4f}{row['ece']:>7.3f}"
+            + (f"{latency['batch_1']:>8.2f}{latency['batch_256']:>9.3f}" if latency else f"{'':>17}")
+            + (f"{row['parameters']:>10,}" if row.get("parameters") else f"{'':>10}")
+            + (f"{row['size_mb']:>7.2f}" if row.get("size_mb") else f"{'':>7}"))
+    for row in rows:
+        lines += ["", f"{row['name']} — per class on {report['split_label']} "
+                      "(precision / recall / F1 / support), confusion rows = true class:"]
+        for index, name in enumerate(CLASS_NAMES):
+            confusion = " ".join(f"{count:>5}" for count in row["confusion"][index])
+            lines.append(f"  {name:<9}{row['precision'][name]:>7.3f}{row['recall'][name]:>7.3f}"
+                         f"{row['f1'][name]:>7.3f}{row['support'][name]:>7}   {confusion}")
+    if report.get("mcnemar"):
+        lines += ["", "McNemar (exact, two-sided) on the same images:"]
+        for test in report["mcnemar"]:
+            lines.append(f"  {test['model_a']} vs {test['model_b']}: only A right "
+                         f"{test['only_a_correct']}, only B right {test['only_b_correct']}, "
+                         f"p = {test['p_value']:.4g}")
+    return "\n".join(lines)
