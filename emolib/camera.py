@@ -1,14 +1,9 @@
-"""Camera widgets for notebook 05: the browser's camera as an anywidget, and the live demo UI.
-
-``BrowserCamera`` runs ``getUserMedia`` in the browser and sends each frame to the kernel as a
-JPEG (a custom message with a binary buffer); the kernel acknowledges every frame, so a slow
-kernel receives fewer frames instead of a growing backlog. It works when the kernel is remote
-(JupyterHub, a server over an SSH tunnel), because frames travel over the notebook's own
-connection. The browser only allows cameras on https or http://localhost pages.
+"""The live webcam demo of notebook 05.
 
 ``WebcamDemo`` is the UI: Start/Stop, the live annotated frame, per-emotion probability bars,
 and controls for the camera (browser or the kernel machine's own), detector, model and
-smoothing. Every frame goes through ``realtime.Pipeline``.
+smoothing. Every frame goes through ``realtime.Pipeline``. The cameras themselves (the browser's,
+the kernel machine's) are in ``emolib.cameras``.
 
     >>> from emolib import camera
     >>> camera.WebcamDemo()          # last expression of a cell: shows the UI
@@ -19,106 +14,17 @@ from __future__ import annotations
 import html
 import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Callable
 
-import anywidget
 import numpy as np
-import traitlets
 
 from emolib import CLASS_NAMES
+from emolib.cameras import BrowserCamera, KernelCamera, decode_jpeg, encode_jpeg  # noqa: F401
 from emolib.errors import EmolibError
 from emolib.live_frame import LiveFrame
 
-_ASSETS = Path(__file__).resolve().parent / "assets"
-_CSS = """
-.emolib-camera { display: flex; align-items: center; gap: 8px; font-size: 12px; }
-.emolib-camera-preview { width: 120px; height: 90px; background: #222; border-radius: 3px; }
-.emolib-camera-status { color: #555; }
-"""
-
-
 #: frames shown before the status and the frame show a frames/s figure
 MIN_FRAMES_FOR_FPS = 8
-
-
-def decode_jpeg(buffer) -> np.ndarray | None:
-    """BGR frame from JPEG (or PNG) bytes; None when they are not a decodable image."""
-    import cv2
-
-    data = np.frombuffer(buffer, np.uint8)
-    return cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
-    """JPEG bytes of a BGR frame (what the ``Image`` widget shows)."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise EmolibError(f"could not encode a frame of shape {image.shape} as JPEG")
-    return encoded.tobytes()
-
-
-class BrowserCamera(anywidget.AnyWidget):
-    """The browser's camera: set ``running`` to start/stop; frames arrive in ``on_frame(frame)``.
-
-    ``on_event(kind, message)`` hears ``"started"`` and ``"error"`` (permission denied, no
-    camera, insecure page, undecodable frame); the message is meant for people.
-    """
-
-    _esm = _ASSETS / "camera.js"
-    _css = _CSS
-    running = traitlets.Bool(False).tag(sync=True)
-    width = traitlets.Int(640).tag(sync=True)  #: frames wider than this are downscaled in the browser
-    height = traitlets.Int(480).tag(sync=True)
-    quality = traitlets.Float(0.8).tag(sync=True)  #: JPEG quality of the frames sent, 0-1
-    max_fps = traitlets.Float(30.0).tag(sync=True)
-    max_in_flight = traitlets.Int(2).tag(sync=True)  #: frames sent but not yet acknowledged
-    #: the preview's status line, set by the kernel (clears a stale error when the camera changes)
-    note = traitlets.Unicode("").tag(sync=True)
-    #: scroll the demo into view when it is first shown (after "Run All" the page sits at the end)
-    reveal = traitlets.Bool(True).tag(sync=True)
-    _token = traitlets.Unicode("").tag(sync=True)
-
-    def __init__(self, on_frame: Callable | None = None, on_event: Callable | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self._token = uuid.uuid4().hex
-        self.on_frame = on_frame
-        self.on_event = on_event
-        self.frames_received = 0
-        self.last_error = ""
-        # not `_handle_msg`: that name would replace ipywidgets' own message dispatch
-        self.on_msg(self._on_custom_message)
-
-    def _on_custom_message(self, widget, content, buffers) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "frame":
-            try:
-                frame = decode_jpeg(buffers[0]) if buffers else None
-                if frame is None:
-                    self._event("error", f"camera frame {content.get('id')} could not be decoded; "
-                                "skipped")
-                    return
-                self.frames_received += 1
-                if self.on_frame is not None:
-                    self.on_frame(frame)
-            except Exception as error:  # a failing frame must not stop the camera
-                self._event("error", f"frame {content.get('id')}: {type(error).__name__}: {error}")
-            finally:
-                self.send({"type": "ack", "id": content.get("id")})
-        elif kind in ("started", "error"):
-            message = content.get("message") or (
-                f"browser camera on: {content.get('label', 'camera')} "
-                f"({content.get('width')}x{content.get('height')})")
-            self._event(kind, message)
-
-    def _event(self, kind: str, message: str) -> None:
-        if kind == "error":
-            self.last_error = message
-        if self.on_event is not None:
-            self.on_event(kind, message)
 
 
 def _placeholder(text: str, size: tuple = (640, 480)) -> bytes:
@@ -174,8 +80,6 @@ class WebcamDemo:
         self.pipeline = None
         self.frames_shown = 0
         self.last_result = None
-        self._kernel_thread = None
-        self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
         models = {self._model_label(p): str(p.resolve()) for p in registry.find_models()}
@@ -218,6 +122,10 @@ class WebcamDemo:
         self.browser_camera = BrowserCamera(on_frame=self._on_browser_frame,
                                             on_event=self._on_camera_event, max_fps=max_fps,
                                             width=width, height=width * 3 // 4)
+        self.kernel_camera = KernelCamera(
+            on_frame=lambda frame: self.process_frame(frame, "kernel camera"),
+            on_error=lambda message: self._say(message, error=True),
+            on_stop=lambda: self._set_buttons(running=False))
 
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -288,8 +196,7 @@ class WebcamDemo:
     @property
     def running(self) -> bool:
         """Whether a camera is on."""
-        return self.browser_camera.running or (self._kernel_thread is not None
-                                               and self._kernel_thread.is_alive())
+        return self.browser_camera.running or self.kernel_camera.running
 
     def start(self) -> None:
         """Start the chosen camera (what the Start button does)."""
@@ -303,16 +210,18 @@ class WebcamDemo:
         if self.camera_choice.value == "browser":
             self._say("starting the browser camera…")
             self.browser_camera.running = True
+        elif not self.kernel_camera.available():
+            self._say("no camera on the kernel's machine (cv2.VideoCapture(0) gives no frames); "
+                      "choose the browser camera, or run notebook 05 headless on a video",
+                      error=True)
+            self._set_buttons(running=False)
         else:
-            self._start_kernel_camera()
+            self.kernel_camera.start()
 
     def stop(self) -> None:
         """Stop the camera (what the Stop button does)."""
         self.browser_camera.running = False
-        self._stop_event.set()
-        if self._kernel_thread is not None:
-            self._kernel_thread.join(timeout=2)
-            self._kernel_thread = None
+        self.kernel_camera.stop()
         self._set_buttons(running=False)
         if self._last_frame is not None and self.last_result is not None:
             # the frozen frame keeps its boxes and labels, not a frames/s figure that is over
@@ -383,42 +292,3 @@ class WebcamDemo:
     def _on_browser_frame(self, frame: np.ndarray) -> None:
         if self.browser_camera.running:  # frames still in flight after Stop are dropped
             self.process_frame(frame, "browser camera")
-
-    def _start_kernel_camera(self) -> None:
-        from emolib import sources
-
-        if not sources.kernel_camera_available(0):
-            self._say("no camera on the kernel's machine (cv2.VideoCapture(0) gives no frames); "
-                      "choose the browser camera, or run notebook 05 headless on a video",
-                      error=True)
-            self._set_buttons(running=False)
-            return
-        self._stop_event = threading.Event()
-        self._kernel_thread = threading.Thread(target=self._kernel_loop, args=(self._stop_event,),
-                                               daemon=True, name="emolib-kernel-camera")
-        self._kernel_thread.start()
-
-    def _kernel_loop(self, stop_event: threading.Event) -> None:
-        """Read the kernel's camera in a thread, so the cell (and the Stop button) stay free."""
-        import cv2
-
-        capture = cv2.VideoCapture(0)
-        failures = 0
-        try:
-            while not stop_event.is_set():
-                ok, frame = capture.read()
-                if not ok:
-                    failures += 1
-                    if failures >= 20:
-                        self._say("the kernel's camera stopped giving frames", error=True)
-                        break
-                    time.sleep(0.05)
-                    continue
-                failures = 0
-                try:
-                    self.process_frame(frame, "kernel camera")
-                except Exception as error:  # keep the loop alive; say what went wrong
-                    self._say(f"frame failed: {type(error).__name__}: {error}", error=True)
-        finally:
-            capture.release()
-            self._set_buttons(running=False)
