@@ -73,18 +73,26 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, name: str, *, limit: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Images ``(n, 48, 48, 1)`` uint8 and labels of one split (train, val or test).
 
+        ``limit``: a seeded random subset of that many images, kept in the split's order (0 or
+        at least the split's size: all of it). The splits are stored class by class, so the
+        first ``limit`` would be one class; each split draws with its own stream of ``seed``.
         An empty split is refused (EmolibError saying what the source has and what to do), so a
         notebook stops before training on nothing or creating a run folder.
         """
         if name not in SPLITS:
             raise EmolibError(f"unknown split {name!r}; use one of {', '.join(SPLITS)}")
-        mask = self.splits == name
-        if not mask.any():
+        if limit < 0:
+            raise EmolibError(f"limit={limit}: use 0 (the whole split) or a positive count")
+        index = np.flatnonzero(self.splits == name)
+        if not len(index):
             raise EmolibError(self.missing_split_message(name))
-        return self.images[mask][..., None], self.labels[mask]
+        if limit and limit < len(index):
+            rng = np.random.default_rng([seed, SPLITS.index(name)])
+            index = np.sort(rng.choice(index, size=limit, replace=False))
+        return self.images[index][..., None], self.labels[index]
 
     def missing_split_message(self, name: str) -> str:
         """One line: this source has no ``name`` images, what it has, and what to do."""

@@ -324,3 +324,17 @@ def test_real_fer2013_counts_and_warm_load(fer2013_path):
     warm = datasets.load(fer2013_path, progress=False)
     assert len(warm) == 35887
     print(f"warm load {time.perf_counter() - start:.2f} s")  # recorded, not asserted (see README)
+
+
+def test_split_limit_is_a_seeded_subset_in_the_splits_order(kaggle_folder):
+    data = datasets.load(kaggle_folder)
+    x_all, y_all = data.split("test")
+    x_five, y_five = data.split("test", limit=5, seed=3)
+    assert x_five.shape == (5, 48, 48, 1) and len(y_five) == 5
+    rows = [next(i for i in range(len(x_all)) if np.array_equal(x_all[i], image)) for image in x_five]
+    assert rows == sorted(rows) and np.array_equal(y_all[rows], y_five)  # a subset, in order
+    np.testing.assert_array_equal(data.split("test", limit=5, seed=3)[0], x_five)  # seeded
+    assert not np.array_equal(data.split("test", limit=5, seed=4)[0], x_five)
+    assert len(data.split("test", limit=10_000)[1]) == len(y_all)  # more than there is: all
+    with pytest.raises(EmolibError, match="limit=-1"):
+        data.split("test", limit=-1)
