@@ -206,6 +206,9 @@ def compare(candidates: dict, test: tuple, *, val: tuple | None = None, test_spl
         raise EmolibError("choosing a TTA needs val (PublicTest): pass val, or one TTA")
     if val is None and ensemble == "select":
         raise EmolibError("selecting ensemble members needs val (PublicTest): pass val")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # one predict per model and split: retracing is expected
     labels = {"test": test[1]} if val is None else {"val": val[1], "test": test[1]}
     result = Comparison(candidates, labels, test_split=test_split, seed=seed)
 
@@ -277,7 +280,8 @@ def add_tflite(result: Comparison, test: tuple, calibration: np.ndarray, *,
         source_name = max(val_scores, key=val_scores.get)
         print(f"note: no shipped default model; exporting {source_name}, the best on val")
     else:
-        return "no Keras model to export"
+        print("note: no Keras model to export")
+        return pd.DataFrame()
     source = result.candidates[source_name]
     x_test, y_test = test
     keras_test = cached_proba(source.model, x_test, path=source.path)

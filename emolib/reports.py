@@ -117,6 +117,31 @@ def save_figure(figure, name: str, directory: Path | None = None) -> Path:
     return path
 
 
+def summary(results, result, *, seconds: float):
+    """Notebook 04's closing numbers, read from its results table: the best emolib model on val
+    (the fer peer and TFLite copies aside), its test accuracy, the ensemble, the files written."""
+    import pandas as pd
+
+    val_label, test_label = split_label("val"), split_label("test")
+    reported = results.drop(index=[name for name in results.index if "TFLite" in name])
+    ours = reported[reported["kind"] != "peer"]  # the fer peer is a reference, not a rival
+    best = ours[f"{val_label} accuracy"].idxmax()  # chosen on PublicTest, reported on PrivateTest
+    row = reported.loc[best]
+    values = {
+        "models compared": len(reported),
+        f"best emolib model on {val_label}": f"{best} ({row[f'{val_label} accuracy']:.4f})",
+        f"its {test_label} accuracy": f"{row[f'{test_label} accuracy']:.4f} (95% CI "
+                                      f"{row[f'{test_label} 95% CI low']:.3f}–"
+                                      f"{row[f'{test_label} 95% CI high']:.3f})",
+        "ensemble members (chosen on val)": ", ".join(result.members) or "none",
+        "images per split": f"{len(result.labels['val'])} {val_label}, "
+                            f"{len(result.labels['test'])} {test_label}",
+        "wall time (s)": round(seconds, 1),
+        "written": ", ".join(sorted(path.name for path in comparison_dir().glob("*.*"))),
+    }
+    return pd.Series(values, name="value").to_frame()
+
+
 def evaluate_report(model_specs: list, *, data: str | None = None, split: str = "test",
                     detect_faces: bool = False, tta: str | None = None, max_images: int = 0,
                     ensemble: bool = False, latency: bool = True, seed: int = 0) -> dict:
