@@ -9,9 +9,8 @@ import time
 
 import numpy as np
 
-from emolib import CLASS_NAMES
+from emolib.preprocessing import CLASS_NAMES, IMAGE_SIZE, INPUT_SHAPE, NUM_CLASSES  # noqa: F401
 
-NUM_CLASSES = len(CLASS_NAMES)
 _TTA_CHUNK = 4096  # images per predict call in predict_proba
 
 
@@ -49,7 +48,7 @@ def predict_proba(model, images: np.ndarray, *, tta: str | None = None,
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[1:3] != (48, 48):
+    if images.ndim != 4 or images.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"expected images of shape (n, 48, 48[, 1]); got {images.shape}")
     if len(images) == 0:
         return np.zeros((0, NUM_CLASSES), dtype=np.float32)
@@ -269,7 +268,7 @@ def latency_ms(model, *, batch_sizes: tuple = (1, 256), repeats: int = 20) -> di
     forward = _forward(model)
     results = {}
     for batch_size in batch_sizes:
-        batch = np.random.default_rng(0).integers(0, 256, (batch_size, 48, 48, 1)).astype(np.float32)
+        batch = np.random.default_rng(0).integers(0, 256, (batch_size, *INPUT_SHAPE)).astype(np.float32)
         forward(batch)
         times = []
         for _ in range(max(3, repeats if batch_size == 1 else repeats // 4)):

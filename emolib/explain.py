@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from emolib.errors import EmolibError
+from emolib.preprocessing import IMAGE_SIZE as FACE_SIZE
 
-FACE_SIZE = 48
 #: "grad-cam" weighs each feature map by its mean gradient; "hires-cam" multiplies maps and
 #: gradients pixel by pixel. They are equal when the head global-average-pools the maps;
 #: "auto" uses Grad-CAM there and HiResCAM after Flatten, where mean gradients lose position.

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from emolib.errors import EmolibError
+from emolib.preprocessing import INPUT_SHAPE, NUM_CLASSES, as_batch
 from emolib.registry import int8_companion
 
 QUANTIZATIONS = ("float32", "float16", "int8")
@@ -50,7 +51,7 @@ def to_tflite(model, path: str | os.PathLike, *, quantization: str = "float16",
     elif quantization == "int8":
         if representative_images is None or len(representative_images) == 0:
             raise ValueError("int8 quantization needs representative_images (training faces)")
-        calibration = np.asarray(representative_images, dtype=np.float32).reshape(-1, 48, 48, 1)
+        calibration = as_batch(representative_images)
 
         def representative_dataset():
             for image in calibration:
@@ -176,7 +177,7 @@ class TFLiteModel:
 
     def _resize(self, batch_size: int) -> None:
         if batch_size != self._batch:
-            self._interpreter.resize_tensor_input(self._input["index"], [batch_size, 48, 48, 1])
+            self._interpreter.resize_tensor_input(self._input["index"], [batch_size, *INPUT_SHAPE])
             self._interpreter.allocate_tensors()
             self._batch = batch_size
 
@@ -197,14 +198,14 @@ class TFLiteModel:
 
     def predict(self, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Probabilities ``(n, 7)`` for ``(n, 48, 48[, 1])`` raw pixels (``verbose`` is ignored)."""
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 48, 48, 1)
+        images = as_batch(images)
         return np.concatenate([self._run(images[start:start + batch_size])
                                for start in range(0, len(images), batch_size)]
-                              or [np.zeros((0, 7), np.float32)])
+                              or [np.zeros((0, NUM_CLASSES), np.float32)])
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """One interpreter call on one batch (what ``evaluation.latency_ms`` times)."""
-        return self._run(np.asarray(batch, dtype=np.float32).reshape(-1, 48, 48, 1))
+        return self._run(as_batch(batch))
 
     def __call__(self, images, training: bool = False) -> np.ndarray:
         return self.forward(images)

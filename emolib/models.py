@@ -12,11 +12,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from emolib import CLASS_NAMES
 from emolib.errors import EmolibError
+from emolib.preprocessing import CLASS_NAMES, INPUT_SHAPE, NUM_CLASSES  # noqa: F401
 
-INPUT_SHAPE = (48, 48, 1)
-NUM_CLASSES = len(CLASS_NAMES)
 #: The shipped default model and its metrics, inside the package.
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "emonet.keras"
 

