@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from emolib import models
+from emolib import CLASS_NAMES, models
 
 
 def test_default_model_is_shipped_small_and_follows_the_contract():
@@ -29,6 +29,11 @@ def test_default_metrics_follow_the_protocol_and_match_the_readme():
     assert f"{metrics['test']['accuracy'] * 100:.1f}%" in row
     assert f"{metrics['test']['macro_f1']:.3f}" in row
     assert f"{metrics['test_tta']['accuracy'] * 100:.1f}%" in row
+    low, high = metrics["test"]["accuracy_ci95"]
+    assert f"({low * 100:.1f}–{high * 100:.1f})" in row
+    assert f"{metrics['params'] / 1e6:.2f} M" in row
+    assert f"then {metrics['parameters']['epochs']} epochs" in row
+    assert f"stage 2: {metrics['wall_time_s'] / 60:.0f} min" in row
 
 
 def test_readme_results_prose_matches_the_shipped_metrics():
@@ -40,7 +45,8 @@ def test_readme_results_prose_matches_the_shipped_metrics():
     assert f"{metrics['val']['accuracy'] * 100:.2f}%" in prose
     assert f"flip {metrics['val_by_tta']['flip'] * 100:.1f}%" in prose
     assert f"**{metrics['test']['accuracy'] * 100:.1f}%**, macro-F1 {metrics['test']['macro_f1']:.3f}" in prose
-    for name in ("happy", "surprise", "neutral", "sad", "fear"):
+    assert f"ten views {metrics['val_by_tta']['flip+crops'] * 100:.1f}%" in prose
+    for name in CLASS_NAMES:
         assert f"{name} {metrics['test']['recall'][name]:.2f}" in prose
     assert f"scores {metrics['int8_tflite']['test']['accuracy'] * 100:.1f}% on PrivateTest" in prose
     int8, keras_model = metrics["int8_tflite"]["test"]["accuracy"], metrics["test"]["accuracy"]
