@@ -358,3 +358,35 @@ def test_fer_peer_class_order_on_real_faces(fer2013_path):
     faces = facesets.load_faces(fer2013_path, split="val", detect_faces=False, max_images=300)
     accuracy = np.mean(peer.predict(faces.images).argmax(axis=1) == faces.labels)
     assert accuracy > 0.45
+
+
+def test_compare_chooses_on_val_scores_test_once_and_scores_another_dataset(
+        kaggle_folder, photo_folder):
+    from emolib import comparison, comparison_figures, datasets, evaluation
+
+    save_fake_run("quick-emonet")
+    tiny_emonet(seed=1).save(save_fake_run("quick-seed_cnn", model_name="seed_cnn")
+                             / "model.keras")
+    candidates, notes = comparison.collect_models(include_default=False, include_fer_peer=False)
+    assert list(candidates) == ["quick-emonet", "quick-seed_cnn"] and notes == []
+    data = datasets.load(kaggle_folder)
+    val, test = data.split("val"), data.split("test")
+    result = comparison.compare(candidates, test, val=val, tta_choices=[None, "flip"],
+                                ensemble="all", latency=False, progress=False)
+    for name, candidate in candidates.items():
+        by_tta = {tta: evaluation.predict_proba(candidate.model, val[0], tta=tta)
+                  for tta in (None, "flip")}
+        assert result.chosen_tta[name] == evaluation.select_tta(val[1], by_tta)  # on val only
+        np.testing.assert_allclose(result.probabilities["test"][name], evaluation.predict_proba(
+            candidate.model, test[0], tta=result.chosen_tta[name]), atol=1e-5)
+    table = result.table(save=None)
+    assert list(table.index) == [*candidates, result.ensemble_name]
+    assert table.loc[result.ensemble_name, "TTA (chosen on val)"] == "members' own"
+    assert table.loc["quick-emonet", "test (PrivateTest) n"] == len(test[1])
+    with pytest.raises(EmolibError, match="needs val"):
+        comparison.compare(candidates, test, tta_choices=[None, "flip"])
+    note, cross, figure = comparison_figures.cross_dataset(result, str(photo_folder))
+    assert "2 detected in photos" in note and "my_photos (all images) accuracy" in cross.columns
+    assert list(cross.index) == [*candidates, result.ensemble_name]
+    assert list(cross["TTA (chosen on val)"][:2]) == [result.chosen_tta[n] or "none"
+                                                      for n in candidates]
