@@ -11,5 +11,5 @@ from emolib.paths import outputs_dir
 from emolib.runner import native_output_to
 
 with native_output_to(outputs_dir("logs", create=False) / "emolib.log"):
-    status = main()
+    status = main(console_warnings=True)
 sys.exit(status)

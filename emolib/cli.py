@@ -7,6 +7,7 @@ imports what it drives only then, so ``--help`` starts fast); ``build_parser`` a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -280,21 +281,44 @@ def _sweep(args) -> int:
 COMMANDS = (add_data, add_run, add_evaluate, add_predict, add_sweep)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command-line mistake is one ``error:`` line and exit status 2 (not argparse's usage
+    block); the sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+def _show_warning(python_show, said: set, message, category, *args, **kwargs) -> None:
+    """An ``EmolibWarning`` is one ``warning:`` line, once (not Python's file:line and source)."""
+    from emolib.datasets import EmolibWarning
+
+    if not issubclass(category, EmolibWarning):
+        return python_show(message, category, *args, **kwargs)
+    if str(message) not in said:
+        said.add(str(message))
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m emolib` parser, one sub-parser per entry of ``COMMANDS``."""
-    parser = argparse.ArgumentParser(prog="python -m emolib", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m emolib", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(commands)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for a user mistake, with one line on stderr)."""
+def main(argv: list[str] | None = None, console_warnings: bool = False) -> int:
+    """Entry point; returns the exit status (2 for a user mistake, with one line on stderr).
+    ``console_warnings`` (``python -m emolib``): each ``EmolibWarning`` is one ``warning:`` line."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            if console_warnings:  # not under pytest.warns, which records through showwarning
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning, set())
+            return args.handler(args)
     except EmolibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -289,16 +289,35 @@ def test_evaluate_bad_input_exits_2_with_one_line(capsys, argv, message):
 
 @pytest.mark.parametrize("value, message", [
     ("-5", "argument --max-images: -5 is negative; use 0 (all) or a positive count"),
-    ("ten", "argument --max-images: 'ten' is not a whole number"),
+    ("ten", "argument --max-images: 'ten' is not a whole number; use 0 (all) or a positive count"),
 ])
 def test_evaluate_refuses_a_negative_max_images_in_one_line(capsys, value, message):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["evaluate", "--max-images", value])
     captured = capsys.readouterr()
     assert exit_info.value.code == 2 and captured.out == ""
-    assert message in captured.err.strip().splitlines()[-1]
+    # one line, not argparse's usage block above it
+    assert captured.err == f"error: {message}; see python -m emolib evaluate --help\n"
     with pytest.raises(EmolibError, match="max_images=-5: use 0"):
         facesets.load_faces("anything", split="test", max_images=-5)
+
+
+def test_evaluate_says_each_data_warning_in_one_line_once(capsys, kaggle_folder):
+    """Issue 15: an empty class folder gave Python's two-line warning (file:line, then the
+    source line), twice; ``python -m emolib`` says ``warning: ...`` once."""
+    save_fake_run("quick-emonet")
+    (kaggle_folder / "train" / "disgust").mkdir(exist_ok=True)
+    for image in (kaggle_folder / "train" / "disgust").iterdir():
+        image.unlink()
+    status = cli.main(["evaluate", "quick-emonet", "--data", str(kaggle_folder), "--no-latency"],
+                      console_warnings=True)
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert err.splitlines() == [
+        f"warning: class folder(s) without images in {kaggle_folder}: train/disgust; add the "
+        "images or remove the folder",
+        f"warning: {kaggle_folder}: no train images of disgust (other splits have them); a model "
+        "trained on it never predicts them"]
 
 
 def test_evaluate_without_models_uses_the_default_and_says_when_it_is_missing(
