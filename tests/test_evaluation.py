@@ -210,6 +210,7 @@ def test_latency_and_size_of_a_keras_model(tmp_path):
 
 # --------------------------------------------------------------------------- TFLite
 
+@pytest.mark.slow
 def test_tflite_float16_agrees_with_keras(tmp_path):
     model = tiny_emonet()
     path = export.to_tflite(model, tmp_path / "tiny-f16.tflite", quantization="float16")
@@ -224,6 +225,7 @@ def test_tflite_float16_agrees_with_keras(tmp_path):
     assert evaluation.predict_proba(lite, images, tta="flip").shape == (20, NUM_CLASSES)
 
 
+@pytest.mark.slow
 def test_tflite_int8_takes_raw_pixels_and_stays_close(tmp_path):
     model = tiny_emonet()
     calibration = random_faces(64, seed=2)
@@ -259,6 +261,7 @@ def _finished_run(directory):
     return model
 
 
+@pytest.mark.slow
 def test_ship_writes_the_model_its_int8_copy_and_scored_metrics(tmp_path):
     import json
 

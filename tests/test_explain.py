@@ -74,6 +74,7 @@ def patch_models():
     return {quadrant: train_patch_model(quadrant) for quadrant in ("top-left", "bottom-right")}
 
 
+@pytest.mark.slow
 def test_grad_cam_peak_lies_in_the_deciding_patch_and_moves_with_it(patch_models):
     images, present = patch_faces(300, seed=99)
     both = present["top-left"] & present["bottom-right"]  # the same images for both models

@@ -77,6 +77,7 @@ def test_run_without_data_says_where_to_put_it(monkeypatch, capsys):
     assert "\n" not in err and "archive.zip" in err and "fer2013.csv" in err
 
 
+@pytest.mark.notebook
 def test_failing_notebook_is_named_with_the_executed_copy(tmp_path, monkeypatch, capsys):
     bad = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('profile: str = "cpu"', metadata={"tags": ["parameters"]}),

@@ -74,7 +74,7 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.mark.parametrize("count", [2, 10])
+@pytest.mark.parametrize("count", [2, pytest.param(10, marks=pytest.mark.slow)])
 def test_confusion_matrices_grid_is_legible(count):
     rng = np.random.default_rng(count)
     matrices = {f"{name}\ntest (PrivateTest)": rng.integers(0, 300, (7, 7))

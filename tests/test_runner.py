@@ -91,6 +91,7 @@ def test_outputs_that_cannot_be_written_are_named_in_one_line(how, tmp_path, mon
     assert "\n" not in err and f"cannot write to {outputs}" in err and "EMOLIB_OUTPUTS" in err
 
 
+@pytest.mark.notebook
 def test_kernels_run_this_checkout_and_write_into_its_outputs(notebooks, tmp_path, monkeypatch):
     """Another checkout's emolib first on the environment's path must not be what runs."""
     decoy = tmp_path / "other_checkout" / "emolib"
@@ -115,6 +116,7 @@ def test_kernel_environment_puts_this_checkout_first_and_passes_fresh(monkeypatc
     assert FRESH_VARIABLE not in runner.kernel_environment("session")
 
 
+@pytest.mark.notebook
 def test_a_notebook_that_refuses_work_says_so_in_one_line_and_leaves_no_copy(notebooks, capsys):
     write_notebook(notebooks, "08_refuse.ipynb",
                    "from emolib.errors import EmolibError\n"

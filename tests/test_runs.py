@@ -24,6 +24,7 @@ def crash_in_first_epoch():
     return keras.callbacks.LambdaCallback(on_train_batch_end=crash)
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused_with_a_way_to_start_over(monkeypatch):
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     settings = dict(run_name="changed", epochs=3, batch_size=32, verbose=0, augment=False)
@@ -48,6 +49,7 @@ def test_resume_with_other_settings_is_refused_with_a_way_to_start_over(monkeypa
     assert recorded["parameters"]["learning_rate"] == 2e-3
 
 
+@pytest.mark.slow
 def test_same_settings_resume_where_the_run_stopped():
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     settings = dict(run_name="same", epochs=3, batch_size=32, verbose=0, augment=False)
@@ -59,6 +61,7 @@ def test_same_settings_resume_where_the_run_stopped():
     assert not (run.directory / "backup").exists()  # finished: nothing left to resume
 
 
+@pytest.mark.slow
 def test_a_fresh_run_leaves_nothing_of_the_previous_run():
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     settings = dict(run_name="stale", batch_size=32, verbose=0, augment=False)
@@ -74,6 +77,7 @@ def test_a_fresh_run_leaves_nothing_of_the_previous_run():
     assert json.loads((first.directory / "run.json").read_text())["parameters"]["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_a_kill_while_a_backup_is_written_loses_one_epoch_not_the_run(monkeypatch):
     """The second backup write dies half-way (a truncated file): the re-run resumes from the
     first epoch's backup instead of failing on the broken file."""
@@ -120,6 +124,7 @@ def test_log_rows_cut_short_by_a_kill_are_dropped(tmp_path):
     assert checkpoints._read_log(log) == [{"epoch": 0.0, "accuracy": 0.5, "val_accuracy": 0.4}]
 
 
+@pytest.mark.slow
 def test_training_writes_progress_for_the_runner():
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     run = training.train(tiny_emonet(), train_data, val_data, run_name="watched", epochs=2,

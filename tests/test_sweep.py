@@ -97,6 +97,7 @@ def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
         sweep.run(spec)
 
 
+@pytest.mark.slow
 def test_every_run_writes_tensorboard_scalars_per_epoch():
     import numpy as np
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -126,6 +127,7 @@ def fake_tune(monkeypatch, trial_id: str) -> list:
     return reports
 
 
+@pytest.mark.slow
 def test_a_training_trial_reports_each_epoch_once_and_saves_both_stages(kaggle_zip, monkeypatch):
     from emolib.paths import outputs_dir
 

@@ -148,6 +148,7 @@ def test_online_teacher_labels_the_augmented_view_the_student_sees():
         training.make_dataset(images, labels, teacher=teacher, temperature=-1)
 
 
+@pytest.mark.slow
 def test_distillation_trains_and_is_recorded():
     images, labels = toy_data(64)
     soft = np.eye(7, dtype=np.float32)[labels]
@@ -189,6 +190,7 @@ class CrashAfterEpoch:
         return _Crash()
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_last_epoch():
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     with pytest.raises(Crash):
@@ -202,6 +204,7 @@ def test_interrupted_run_resumes_from_its_last_epoch():
     assert run.model.output_shape == (None, 7)
 
 
+@pytest.mark.slow
 def test_save_run_writes_metrics_with_protocol_hardware_and_versions():
     from emolib import evaluation
 

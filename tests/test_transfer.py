@@ -14,6 +14,7 @@ def base_of(model):
     return next(layer for layer in model.layers if layer.name.startswith("mobilenetv2"))
 
 
+@pytest.mark.slow
 def test_builds_offline_with_imagenet_values(mobilenet_weights):
     import h5py
 
@@ -29,6 +30,7 @@ def test_builds_offline_with_imagenet_values(mobilenet_weights):
     assert not np.allclose(base_of(random_init).get_layer("Conv1").get_weights()[0], kernel)
 
 
+@pytest.mark.slow
 def test_contract_raw_gray_pixels_in_seven_probabilities_out(mobilenet_weights, tmp_path):
     model = models.build_mobilenet(alpha=0.35, input_size=96)
     pixels = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype(np.uint8)
