@@ -6,8 +6,8 @@ peer; nothing is retrained); ``compare`` scores them in one call: each model's t
 augmentation chosen on val (PublicTest), an ensemble chosen there too, test (PrivateTest)
 predicted once with those choices, latency and size. The ``Comparison`` it returns gives the
 tables (``table``, ``tta_table``, ``speed_table``, ``mcnemar_table``) and ``comparison_figures``
-draws it. ``add_tflite`` adds float16/int8 copies of one model; ``evaluate_report`` is the
-``evaluate`` command.
+draws it. ``add_tflite`` adds float16/int8 copies of one model. The ``evaluate`` command is
+``compare`` on one split (``reports.evaluate_report``).
 """
 
 from __future__ import annotations
