@@ -56,6 +56,7 @@ def photo_folder(tmp_path) -> Path:
 
 # --------------------------------------------------------------------------- runs and models
 
+@pytest.mark.slow
 def test_find_runs_lists_finished_runs_only():
     save_fake_run("quick-emonet")
     save_fake_run("quick-seed_cnn", model_name="seed_cnn")
@@ -74,6 +75,7 @@ def test_find_runs_with_no_runs_folder_is_empty():
     assert runs.find_runs() == [] and runs.unfinished_runs() == []
 
 
+@pytest.mark.slow
 def test_resolve_model_by_run_name_folder_file_and_tflite(tmp_path):
     directory = save_fake_run("quick-emonet")
     model = registry.load("quick-emonet")
@@ -351,6 +353,7 @@ def test_evaluate_detects_faces_in_a_photo_folder(capsys, photo_folder):
     assert report["n"] == 3 and "2 detected in photos" in report["faces"]
 
 
+@pytest.mark.slow
 def test_cached_tflite_converts_once_per_source_and_calibration(tmp_path, monkeypatch):
     model = tiny_emonet()
     source = tmp_path / "model.keras"
@@ -379,6 +382,7 @@ def test_fer_peer_class_order_on_real_faces(fer2013_path):
     assert accuracy > 0.45
 
 
+@pytest.mark.slow
 def test_compare_chooses_on_val_scores_test_once_and_scores_another_dataset(
         kaggle_folder, photo_folder):
     from emolib import comparison, comparison_figures, datasets, evaluation

@@ -94,6 +94,7 @@ def test_grad_cam_peak_lies_in_the_deciding_patch_and_moves_with_it(patch_models
         assert hits >= 0.9, f"{quadrant}: peak inside the patch for only {hits:.0%}"
 
 
+@pytest.mark.slow
 def test_occlusion_agrees_with_grad_cam(patch_models):
     images, present = patch_faces(60, seed=7)
     chosen = images[present["top-left"] & present["bottom-right"]][:12]

@@ -146,6 +146,7 @@ def test_the_default_model_runs_its_int8_copy_unless_keras_is_asked_for():
     assert realtime.Pipeline(auto).note == auto.note
 
 
+@pytest.mark.slow
 def test_a_model_without_an_int8_copy_runs_in_keras_and_backends_are_checked(model_file, tmp_path):
     from emolib import export, models
 
@@ -348,6 +349,7 @@ def cut_clip():
     return footage.cut_clip(footage.photo_faces(40), frames=150, seed=3)
 
 
+@pytest.mark.slow
 def test_on_cuts_and_jumps_a_face_is_reported_wherever_scanning_every_frame_finds_one(
         classifier, cut_clip):
     def run(**settings):

@@ -53,6 +53,7 @@ def evaluate_path(capsys, spec, data) -> str:
     return json.loads(captured.out)["models"][0]["path"]
 
 
+@pytest.mark.slow
 def test_every_kind_of_name_finds_the_same_model_in_evaluate_and_predict(
         capsys, two_runs, kaggle_folder):
     old, new = two_runs["old-emonet"], two_runs["new-emonet"]
