@@ -7,7 +7,9 @@
 - ``crop_agreement``: FER-2013 faces placed into larger frames at several sizes and positions;
   how often the pipeline (detector box + margin -> 48x48 crop) gives the label the model gives
   the raw face, for one or several margins.
-- ``photo_faces``: small real face photographs that scikit-image ships (LFW, the astronaut).
+- ``photo_faces``: small real face photographs that scikit-image ships (LFW, the astronaut);
+  ``photo_robustness``: the astronaut's head placed into frames at several sizes and places
+  under several lights (``LIGHTS``), found and labelled as in the photo or not.
 
 Used by ``benchmarks/bench_realtime.py``, ``benchmarks/crop_geometry.py`` and the tests.
 """
@@ -212,4 +214,77 @@ def crop_agreement(pipeline, faces: np.ndarray, labels: np.ndarray, *, sides: tu
                                   if np.any(found_side == side) else None for side in sides}}
     report["detected_by_side"] = {side: int(np.sum(found_side == side))
                                   / max(1, int(np.sum(placed_side == side))) for side in sides}
+    return report
+
+
+#: Lighting changes of a frame (float BGR, 0-255) for ``photo_robustness``.
+LIGHTS = {
+    "plain": lambda frame: frame,
+    "dark": lambda frame: frame * 0.45,
+    "bright": lambda frame: frame * 1.3 + 40,  # overexposed: the face's highlights saturate
+    "gamma": lambda frame: 255 * (frame / 255) ** 1.8,
+    "side": lambda frame: frame * np.linspace(0.35, 1.2, frame.shape[1])[None, :, None],
+}
+
+
+def astronaut_head() -> tuple[np.ndarray, tuple]:
+    """scikit-image's astronaut photo cut to her head and shoulders (BGR), and the face's box
+    ``(x, y, w, h)`` in that cut (where OpenCV's Haar cascade finds it in the whole photo)."""
+    import cv2
+    from skimage import data
+
+    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    x, y, side, pad = 177, 66, 95, 70
+    top = max(0, y - pad)
+    return photo[top:y + side + pad, x - pad:x + side + pad].copy(), (pad, y - top, side, side)
+
+
+def photo_scene(head: np.ndarray, face_box: tuple, side: int, left: int, top: int,
+                light: str = "plain", seed: int = 0) -> tuple[np.ndarray, tuple]:
+    """A 640x480 BGR frame with ``head`` scaled to ``side`` pixels wide at ``(left, top)`` on a
+    random background, under ``LIGHTS[light]``; and the face's true box in the frame."""
+    import cv2
+
+    scale = side / head.shape[1]
+    scaled = cv2.resize(head, None, fx=scale, fy=scale,
+                        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    frame = cv2.cvtColor(background(seed=seed), cv2.COLOR_GRAY2BGR)
+    region = frame[top:top + scaled.shape[0], left:left + scaled.shape[1]]
+    region[:] = scaled[:region.shape[0], :region.shape[1]]
+    frame = np.clip(LIGHTS[light](frame.astype(np.float32)), 0, 255).astype(np.uint8)
+    x, y, w, h = face_box
+    return frame, (left + x * scale, top + y * scale, w * scale, h * scale)
+
+
+def photo_robustness(pipeline, *, sides: tuple = (150, 220, 300, 400), places: int = 4,
+                     lights: tuple = tuple(LIGHTS), seed: int = 0) -> dict:
+    """The astronaut's head (``astronaut_head``, face 40% of its width) at each of ``sides``
+    pixels wide, ``places`` random places each, under each light: per light, how many frames
+    were made (``placed``), in how many the pipeline's full scan found the face (``found``) and
+    gave the label it gives the whole photo (``same_label``), and ``missed_sides``."""
+    import cv2
+    from skimage import data
+
+    pipeline.reset()
+    photo_faces_found = pipeline.process(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)).faces
+    expected = photo_faces_found[0].emotion if photo_faces_found else None
+    head, face_box = astronaut_head()
+    rng = np.random.default_rng(seed)
+    report = {"photo_label": expected}
+    for light in lights:
+        counts = report[light] = {"placed": 0, "found": 0, "same_label": 0, "missed_sides": []}
+        for side in sides:
+            height = int(round(head.shape[0] * side / head.shape[1]))
+            for _ in range(places):
+                left = int(rng.integers(0, 640 - side + 1))
+                top = int(rng.integers(0, max(1, 480 - height + 1)))
+                frame, truth = photo_scene(head, face_box, side, left, top, light,
+                                           seed=int(rng.integers(1 << 30)))
+                pipeline.reset()
+                face = matching_face(pipeline.process(frame).faces, truth)
+                counts["placed"] += 1
+                counts["found"] += face is not None
+                counts["same_label"] += face is not None and face.emotion == expected
+                if face is None:
+                    counts["missed_sides"].append(side)
     return report
