@@ -311,7 +311,21 @@ def test_widget_fits_a_laptop_screen_and_overlays_heatmaps_live(lab):
             seconds = time.monotonic() - start
             print(f"\nheatmap overlay: {shown / seconds:.1f} annotated frames/s in the browser; "
                   f"status: {status.text_content()}")
-            bars = page.locator(".emolib-bars")
+            # the frame and the bars on screen always come from the same update (issue 18: the
+            # label on the frame said 60% while the bars said 51%)
+            updates = page.evaluate("""async () => {
+                const seen = [];
+                for (let i = 0; i < 20; i += 1) {
+                    const image = document.querySelector('img.emolib-annotated');
+                    const bars = document.querySelector('.emolib-live-bars');
+                    seen.push([image.dataset.frame, bars.dataset.frame]);
+                    await new Promise((done) => setTimeout(done, 50));
+                }
+                return seen;
+            }""")
+            assert all(frame == bars for frame, bars in updates), updates
+            # the bars' box, which stays while their contents change with every frame
+            bars = page.locator(".emolib-live-bars")
             bars.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "widget-heatmap-1280x720.png"))
             assert _in_viewport(page, bars), "the probability bars are cut off"
@@ -352,3 +366,139 @@ def _in_viewport(page, locator, vertical_part: bool = False) -> bool:
         return true;
     }""")
     return inside_x and inside_y and unclipped
+
+
+# --------------------------------------------------------------------------- notebook 04's figures
+
+NOTEBOOK_04 = ROOT / "notebooks" / "04_compare_models.ipynb"
+
+
+def _comparison_notebook(folder: Path) -> Path:
+    """Notebook 04 on a small synthetic folder dataset with three models (two tiny saved runs and
+    the shipped default), parameters injected the papermill way: minutes, not the quick profile's
+    FER-2013 half hour, and no dataset needed."""
+    import json
+
+    import cv2
+    import nbformat
+    import numpy as np
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from emolib import models
+
+    rng = np.random.default_rng(0)
+    data = folder / "nb04-faces"
+    for split, count in (("train", 6), ("val", 6), ("test", 6)):
+        for label, name in enumerate(CLASS_NAMES):
+            (data / split / name).mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                face = np.clip(rng.normal(60 + 25 * label, 30, (48, 48)), 0, 255).astype(np.uint8)
+                cv2.imwrite(str(data / split / name / f"{index}.png"), face)
+    import keras
+
+    for run, seed in (("quick-tiny_a", 1), ("quick-tiny_b", 2)):
+        keras.utils.set_random_seed(seed)
+        directory = folder / "outputs" / "runs" / run
+        directory.mkdir(parents=True, exist_ok=True)
+        models.build_emonet(widths=(4, 8, 8, 8), dense_units=8).save(directory / "model.keras")
+        (directory / "log.csv").write_text("epoch,accuracy,val_accuracy\n0,0.2,0.2\n")
+        (directory / "history.json").write_text(json.dumps({"accuracy": [0.2, 0.3],
+                                                            "val_accuracy": [0.2, 0.25]}))
+        (directory / "metrics.json").write_text(json.dumps({
+            "run": run, "model": "emonet", "profile": "quick", "params": 1,
+            "parameters": {"epochs": 2}, "wall_time_s": 60.0, "best_epoch": 2}))
+    notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOK_04)), {
+        "profile": "quick", "data_source": str(data), "include_fer_peer": False,
+        "export_tflite": False, "max_eval_images": 0, "calibration_images": 20,
+        "latency_batch": 8, "latency_repeats": 2, "explain_images": 28, "explain_errors": 2,
+        "robustness_images": 28})
+    target = folder / "compare_models_test.ipynb"
+    nbformat.write(notebook, target)
+    return target
+
+
+def _dismiss_news(page) -> None:
+    """JupyterLab's "get notified about official Jupyter news?" toast covers the screenshots."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    button = page.locator(".jp-toast-button", has_text=re.compile(r"^No$"))
+    try:
+        button.first.click(timeout=5_000)
+    except PlaywrightTimeoutError:
+        pass
+
+
+def test_notebook_04_figures_fit_a_laptop_screen(lab):
+    """Run notebook 04 in JupyterLab at 1280x720 with the file browser open; screenshot every
+    figure (into the lab folder) and check what a person would see: no error, no stray
+    ``PosixPath(...)``, every figure inside its panel and shown at half its pixel size or more
+    (smaller, its 9-10 pt labels are ~4 px tall: the five confusion matrices in one 2,586-px
+    strip were), every table inside its panel (wide ones scroll within it)."""
+    from playwright.sync_api import sync_playwright
+
+    notebook = _comparison_notebook(lab["folder"])
+    url = lab["url"].replace("webcam_demo_test.ipynb", notebook.name)
+    shots = lab["folder"] / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _launch(playwright, lab["folder"], lab["camera_video"])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 720})
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _accept_kernel_dialog(page)
+            if not page.locator(".jp-FileBrowser").is_visible():
+                page.locator("[data-id='filebrowser']").first.click()
+            _wait_for_idle_kernel(lab)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page.wait_for_timeout(3000)
+            # the notebook restored beside it (05) is hidden: look only in the one shown
+            panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            page.wait_for_function(  # no cell running or queued ("[*]:"), the first one has run
+                """() => {
+                    const prompts = [...document.querySelectorAll(
+                        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
+                    return prompts.length > 0 && /\\[\\d+\\]/.test(prompts[0].textContent)
+                        && prompts.every((prompt) => !/\\[\\*\\]/.test(prompt.textContent));
+                }""", timeout=900_000, polling=2000)
+            page.wait_for_timeout(2000)
+            _dismiss_news(page)
+            text = panel.locator(".jp-Notebook").text_content()
+            assert "Traceback" not in text, text[max(0, text.index("Traceback") - 2000):][:4000]
+            assert "PosixPath(" not in text
+
+            figures = panel.locator(".jp-OutputArea-output img")
+            sizes = []
+            for index in range(figures.count()):
+                figure = figures.nth(index)
+                figure.scroll_into_view_if_needed()
+                page.wait_for_timeout(300)
+                figure.screenshot(path=str(shots / f"nb04-figure-{index + 1:02d}.png"))
+                sizes.append(figure.evaluate("""(image) => {
+                    const panel = image.closest('.jp-OutputArea-output').getBoundingClientRect();
+                    const box = image.getBoundingClientRect();
+                    return {natural: image.naturalWidth, shown: box.width,
+                            inside: box.left >= panel.left - 1 && box.right <= panel.right + 1};
+                }"""))
+            print("\nnotebook 04 figures (pixels, shown width): "
+                  + ", ".join(f"{s['natural']}->{s['shown']:.0f}" for s in sizes))
+            assert len(sizes) >= 6, f"only {len(sizes)} figures"
+            assert all(size["inside"] for size in sizes), sizes
+            small = [(index + 1, size) for index, size in enumerate(sizes)
+                     if size["shown"] < 0.5 * size["natural"]]
+            assert not small, f"figures shown at under half their size (illegible): {small}"
+            tables = panel.locator(".jp-OutputArea-output table")
+            for index in range(tables.count()):
+                assert tables.nth(index).evaluate("""(table) => {
+                    const panel = table.closest('.jp-OutputArea-output').getBoundingClientRect();
+                    return table.getBoundingClientRect().right <= panel.right + 1;
+                }"""), f"table {index + 1} is wider than its panel"
+        except Exception:
+            page.screenshot(path=str(shots / "failure-nb04.png"))
+            print(f"screenshots: {shots}")
+            raise
+        finally:
+            browser.close()

@@ -15,6 +15,7 @@ function render({ model, el }) {
   el.append(root);
 
   let shownUrl = null;  // the object URL on screen
+  let shownBars = null;  // the bars' HTML on screen: unchanged bars keep their elements
   let latest = 0;  // the newest update; an older one that finishes decoding later is dropped
   let scheduled = false;
 
@@ -36,7 +37,10 @@ function render({ model, el }) {
     }
     if (url) image.src = url;  // decoded already: on screen in the same paint as the bars
     else image.removeAttribute("src");
-    bars.innerHTML = html;
+    if (html !== shownBars) {
+      bars.innerHTML = html;
+      shownBars = html;
+    }
     image.dataset.frame = String(model.get("frame"));
     bars.dataset.frame = String(model.get("frame"));
     if (shownUrl) URL.revokeObjectURL(shownUrl);
