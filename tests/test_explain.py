@@ -103,6 +103,7 @@ def test_occlusion_agrees_with_grad_cam(patch_models):
     assert inside(explain.peak(maps), "top-left").mean() >= 0.9
 
 
+@pytest.mark.slow
 def test_predicted_class_is_the_default(patch_models):
     model = patch_models["bottom-right"]
     images, _ = patch_faces(20, seed=3)
@@ -130,6 +131,7 @@ def test_every_architecture_gives_48x48_heatmaps(builder):
     assert heatmaps.shape == (3, 48, 48) and np.isfinite(heatmaps).all()
 
 
+@pytest.mark.slow
 def test_int8_tflite_is_explained_through_its_keras_source(tmp_path, patch_models):
     model = patch_models["top-left"]
     source = tmp_path / "patchnet.keras"
