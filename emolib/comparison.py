@@ -1,8 +1,8 @@
 """Comparison: a set of candidate models scored side by side, for notebook 04 and
 ``python -m emolib evaluate``.
 
-``collect_models`` gathers the candidates (every finished run, the shipped default, the ``fer``
-peer; nothing is retrained); ``compare`` scores them in one call: each model's test-time
+``registry.collect_models`` gathers the candidates (every finished run, the shipped default,
+the ``fer`` peer; nothing is retrained); ``compare`` scores them in one call: each model's test-time
 augmentation chosen on val (PublicTest), an ensemble chosen there too, test (PrivateTest)
 predicted once with those choices, latency and size. The ``Comparison`` it returns gives the
 tables (``table``, ``tta_table``, ``speed_table``, ``mcnemar_table``) and ``comparison_figures``
@@ -13,72 +13,13 @@ draws it. ``add_tflite`` adds float16/int8 copies of one model. The ``evaluate``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from emolib import evaluation, registry, reports
 from emolib.errors import EmolibError
-from emolib.model_cache import cached_proba, cached_tflite, file_digest
-
-
-@dataclass
-class Candidate:
-    """A model in the comparison: what it is, where it came from, and whether it repeats another."""
-
-    name: str
-    model: registry.EmotionModel
-    path: Path | None
-    kind: str  #: "run", "seed recipe (baseline)", "default", "peer", "file", "tflite int8", ...
-    same_as: str = ""  #: name of an earlier candidate with the same weights (file bytes)
-    digest: str = ""  #: of the file's bytes
-
-
-def add_candidate(candidates: dict, candidate: Candidate) -> None:
-    """Add ``candidate``, marking it ``same_as`` an earlier one with the same file bytes."""
-    if candidate.path is not None:
-        candidate.digest = file_digest(candidate.path)
-        earlier = [c.name for c in candidates.values() if c.digest == candidate.digest]
-        candidate.same_as = earlier[0] if earlier else ""
-    candidates[candidate.name] = candidate
-
-
-def collect_models(profile: str = "", *, include_default: bool = True,
-                   include_fer_peer: bool = True) -> tuple[dict, list[str]]:
-    """``({name: Candidate}, notes)``: every finished run (``<profile>-*`` when given), the
-    shipped default, the fer peer.
-
-    A run still training, a missing default model or ``fer`` package is a note, not an error;
-    a default that is a byte-for-byte copy of a run is marked ``same_as`` that run.
-    """
-    from emolib import peers, runs
-
-    candidates = {}
-    notes = [f"{name} is not finished (still training?); left out"
-             for name in runs.unfinished_runs(profile)]
-    for run in runs.find_runs(profile):
-        kind = "seed recipe (baseline)" if run.is_seed_recipe else "run"
-        add_candidate(candidates, Candidate(run.name, registry.load(run.directory),
-                                            run.model_path, kind))
-    default = registry.default_model()
-    if include_default and default.exists():
-        add_candidate(candidates, Candidate("default (shipped)", registry.load(default), default,
-                                            "default"))
-    elif include_default:
-        notes.append(f"no shipped default model at {default} yet; its row is left out "
-                     "(notebook 02 with ship_default=True writes it)")
-    if include_fer_peer:
-        peer, reason = peers.load_fer_peer()
-        if peer is None:
-            notes.append(reason)
-        else:
-            add_candidate(candidates, Candidate(peer.name, peer, peer.path, "peer"))
-    notes += [f"{c.name} has the same weights as {c.same_as} (kept as its own row, left out of "
-              "ensemble selection)" for c in candidates.values() if c.same_as]
-    if not candidates:
-        raise EmolibError("no models to compare: run notebook 02 first "
-                          "(python -m emolib run --only 02) or ship a default model")
-    return candidates, notes
+from emolib.model_cache import cached_proba, cached_tflite
+from emolib.registry import Candidate
 
 
 @dataclass

@@ -12,8 +12,9 @@ one rule (``resolve``):
 Keras'), ``forward`` (one traced call on one batch), ``parameters`` and ``size_bytes``; the
 Keras, TFLite (``export.TFLiteModel``) and ``fer`` peer (``peers.FerPeerModel``) adapters share
 it. A model that does not take 48x48x1 pixels and return 7 probabilities is refused with one
-line (``check_contract``). A ``.keras`` file's int8 TFLite copy sits beside it as
-``<stem>-int8.tflite`` (``int8_companion``); the ``"auto"`` backend runs that copy.
+line (``check_contract``); ``collect_models`` gathers every candidate of a comparison. A
+``.keras`` file's int8 TFLite copy sits beside it as ``<stem>-int8.tflite``
+(``int8_companion``); the ``"auto"`` backend runs that copy.
 
     >>> from emolib import registry
     >>> model = registry.load("cpu-emonet")          # or None, "my.keras", "emonet-int8.tflite"
@@ -29,10 +30,9 @@ from typing import Protocol
 
 import numpy as np
 
-from emolib import models
+from emolib import models, runs
 from emolib.errors import EmolibError
 from emolib.preprocessing import INPUT_SHAPE, NUM_CLASSES
-from emolib.runs import runs_dir
 
 #: What runs a ``.keras`` model: its int8 copy when one sits beside it, or always Keras / TFLite.
 BACKENDS = ("auto", "keras", "tflite")
@@ -118,9 +118,9 @@ def default_model() -> Path:
 
 def trained_models() -> list[Path]:
     """``outputs/runs/*/model.keras`` of finished runs, newest first."""
-    runs = runs_dir()
-    return sorted(runs.glob("*/model.keras"), key=lambda p: p.stat().st_mtime,
-                  reverse=True) if runs.is_dir() else []
+    folder = runs.runs_dir()
+    return sorted(folder.glob("*/model.keras"), key=lambda p: p.stat().st_mtime,
+                  reverse=True) if folder.is_dir() else []
 
 
 def find_models() -> list[Path]:
@@ -141,19 +141,19 @@ def resolve(spec: str | os.PathLike | None = None) -> Found:
             return Found(trained[0].parent.name, trained[0],
                          f"model: {trained[0]} (the newest trained run; the shipped default "
                          f"{default} is not there)")
-        raise EmolibError(f"no model: {default} is missing and {runs_dir()} has no "
+        raise EmolibError(f"no model: {default} is missing and {runs.runs_dir()} has no "
                           "*/model.keras; train one with notebook 02 (python -m emolib run "
                           "--only 02) or name a model")
     path = Path(spec).expanduser()
-    if not path.exists() and (runs_dir() / str(spec)).is_dir():
-        path = runs_dir() / str(spec)
+    if not path.exists() and (runs.runs_dir() / str(spec)).is_dir():
+        path = runs.runs_dir() / str(spec)
     if path.is_dir():
         if not (path / "model.keras").is_file():
             raise EmolibError(f"{path}: no model.keras in this folder; is the run finished? "
                               "(runs still training have only best.keras and log.csv)")
         return Found(path.name, path / "model.keras", f"model: {path / 'model.keras'}")
     if not path.exists():
-        raise EmolibError(f"{spec}: no such model file, run folder or run name in {runs_dir()}; "
+        raise EmolibError(f"{spec}: no such model file, run folder or run name in {runs.runs_dir()}; "
                           "name a .keras or .tflite file, a run folder or a run, or nothing for "
                           "the default")
     return Found(path.stem, path, f"model: {path}")
@@ -195,6 +195,67 @@ def load(spec=None, *, backend: str = "keras", num_threads: int | None = None) -
         model.note = found.note
     check_contract(model, model.path)
     return model
+
+
+@dataclass
+class Candidate:
+    """A model in the comparison: what it is, where it came from, and whether it repeats another."""
+
+    name: str
+    model: EmotionModel
+    path: Path | None
+    kind: str  #: "run", "seed recipe (baseline)", "default", "peer", "file", "tflite int8", ...
+    same_as: str = ""  #: name of an earlier candidate with the same weights (file bytes)
+    digest: str = ""  #: of the file's bytes
+
+
+def add_candidate(candidates: dict, candidate: Candidate) -> None:
+    """Add ``candidate``, marking it ``same_as`` an earlier one with the same file bytes."""
+    from emolib.model_cache import file_digest
+
+    if candidate.path is not None:
+        candidate.digest = file_digest(candidate.path)
+        earlier = [c.name for c in candidates.values() if c.digest == candidate.digest]
+        candidate.same_as = earlier[0] if earlier else ""
+    candidates[candidate.name] = candidate
+
+
+def collect_models(profile: str = "", *, include_default: bool = True,
+                   include_fer_peer: bool = True) -> tuple[dict, list[str]]:
+    """``({name: Candidate}, notes)``: every finished run (``<profile>-*`` when given), the
+    shipped default, the fer peer.
+
+    A run still training, a missing default model or ``fer`` package is a note, not an error;
+    a default that is a byte-for-byte copy of a run is marked ``same_as`` that run.
+    """
+    from emolib import peers
+
+    candidates = {}
+    notes = [f"{name} is not finished (still training?); left out"
+             for name in runs.unfinished_runs(profile)]
+    for run in runs.find_runs(profile):
+        kind = "seed recipe (baseline)" if run.is_seed_recipe else "run"
+        add_candidate(candidates, Candidate(run.name, load(run.directory),
+                                            run.model_path, kind))
+    default = default_model()
+    if include_default and default.exists():
+        add_candidate(candidates, Candidate("default (shipped)", load(default), default,
+                                            "default"))
+    elif include_default:
+        notes.append(f"no shipped default model at {default} yet; its row is left out "
+                     "(notebook 02 with ship_default=True writes it)")
+    if include_fer_peer:
+        peer, reason = peers.load_fer_peer()
+        if peer is None:
+            notes.append(reason)
+        else:
+            add_candidate(candidates, Candidate(peer.name, peer, peer.path, "peer"))
+    notes += [f"{c.name} has the same weights as {c.same_as} (kept as its own row, left out of "
+              "ensemble selection)" for c in candidates.values() if c.same_as]
+    if not candidates:
+        raise EmolibError("no models to compare: run notebook 02 first "
+                          "(python -m emolib run --only 02) or ship a default model")
+    return candidates, notes
 
 
 def check_contract(model, where) -> None:

@@ -158,7 +158,7 @@ def evaluate_report(model_specs: list, *, data: str | None = None, split: str = 
     for index, spec in enumerate(model_specs or [None]):
         model = registry.load(spec)
         name = model.name if model.name not in candidates else f"{model.name} [{index + 1}]"
-        candidates[name] = comparison.Candidate(name, model, model.path, "file")
+        candidates[name] = registry.Candidate(name, model, model.path, "file")
     source = data if data else str(datasets.find_data(None))
     faces = facesets.load_faces(source, split=split, detect_faces=detect_faces,
                                 max_images=max_images, seed=seed)

@@ -390,7 +390,7 @@ def test_compare_chooses_on_val_scores_test_once_and_scores_another_dataset(
     save_fake_run("quick-emonet")
     tiny_emonet(seed=1).save(save_fake_run("quick-seed_cnn", model_name="seed_cnn")
                              / "model.keras")
-    candidates, notes = comparison.collect_models(include_default=False, include_fer_peer=False)
+    candidates, notes = registry.collect_models(include_default=False, include_fer_peer=False)
     assert list(candidates) == ["quick-emonet", "quick-seed_cnn"] and notes == []
     data = datasets.load(kaggle_folder)
     val, test = data.split("val"), data.split("test")
