@@ -10,15 +10,14 @@ int8 is full-integer quantization calibrated on a few hundred *training* images 
 test split); its input is the raw uint8 pixels (scale 1, zero point 0), its output float32
 probabilities in ``CLASS_NAMES`` order, like every emolib model.
 
-``ship`` makes a saved run the package's default model: its ``model.keras`` and metrics, plus
-the int8 copy the webcam demo runs, scored on PublicTest and PrivateTest beside the original.
+Making a saved run the package's default model (its int8 copy converted here, scored with
+``evaluation``) is ``shipping.ship``, the step above both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from emolib.errors import EmolibError
 from emolib.preprocessing import INPUT_SHAPE, NUM_CLASSES, as_batch
-from emolib.registry import int8_companion
+from emolib.registry import int8_companion  # noqa: F401  (export.int8_companion)
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 
@@ -84,44 +83,11 @@ def to_tflite(model, path: str | os.PathLike, *, quantization: str = "float16",
     return path
 
 
-def ship(run_directory: str | os.PathLike, *, calibration_images: np.ndarray,
-         val: tuple, test: tuple, destination: str | os.PathLike | None = None) -> dict:
-    """Make the run in ``run_directory`` the default model; return the metrics written beside it.
+def ship(run_directory: str | os.PathLike, **kwargs) -> dict:
+    """``shipping.ship``, under its old name (notebook 02 calls ``export.ship``)."""
+    from emolib import shipping
 
-    Writes ``destination`` (default ``models.DEFAULT_MODEL``: the run's ``model.keras``), its
-    int8 copy (``int8_companion(destination)``, calibrated on ``calibration_images``: a few
-    hundred *training* faces) and ``<destination stem>.json`` (the run's ``metrics.json`` plus
-    ``int8_tflite``: the copy's size and its metrics on ``val`` and ``test``, each a pair
-    ``(images, labels)``). Nothing is replaced until all three files are complete.
-    """
-    from emolib import evaluation, models
-
-    run_directory = Path(run_directory)
-    model_file, metrics_file = run_directory / "model.keras", run_directory / "metrics.json"
-    for needed in (model_file, metrics_file):
-        if not needed.exists():
-            raise EmolibError(f"{needed}: not found; ship a finished run (one that save_run wrote)")
-    destination = Path(destination) if destination else models.DEFAULT_MODEL
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    int8_path = int8_companion(destination)
-    targets = [destination, int8_path, destination.with_suffix(".json")]
-    staged = [target.with_name(target.name + ".shipping") for target in targets]
-    try:
-        to_tflite(models.load_model(model_file), staged[1], quantization="int8",
-                  representative_images=calibration_images)
-        int8 = TFLiteModel(staged[1], name=int8_path.stem)
-        metrics = json.loads(metrics_file.read_text())
-        metrics["int8_tflite"] = {"file": int8_path.name, "bytes": int8.size_bytes,
-                                  "val": evaluation.evaluate(int8, *val, split="val"),
-                                  "test": evaluation.evaluate(int8, *test, split="test")}
-        staged[0].write_bytes(model_file.read_bytes())
-        staged[2].write_text(json.dumps(metrics, indent=1))
-        for source, target in zip(staged, targets):
-            os.replace(source, target)
-    finally:
-        for leftover in staged:
-            leftover.unlink(missing_ok=True)
-    return metrics
+    return shipping.ship(run_directory, **kwargs)
 
 
 def _interpreter(path: Path, num_threads: int | None):

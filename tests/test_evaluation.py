@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emolib import CLASS_NAMES, evaluation, export, models
+from emolib import CLASS_NAMES, evaluation, export, models, shipping
 from emolib.errors import EmolibError
 
 NUM_CLASSES = len(CLASS_NAMES)
@@ -268,8 +268,8 @@ def test_ship_writes_the_model_its_int8_copy_and_scored_metrics(tmp_path):
     model = _finished_run(tmp_path / "run")
     destination = tmp_path / "assets" / "tiny.keras"
     faces, labels = random_faces(40, seed=4), np.arange(40) % NUM_CLASSES
-    shipped = export.ship(tmp_path / "run", calibration_images=faces, val=(faces, labels),
-                          test=(faces[:30], labels[:30]), destination=destination)
+    shipped = shipping.ship(tmp_path / "run", calibration_images=faces, val=(faces, labels),
+                            test=(faces[:30], labels[:30]), destination=destination)
     written = json.loads(destination.with_suffix(".json").read_text())
     assert written == shipped and written["run"] == "tiny"  # the run's metrics are kept
     int8 = written["int8_tflite"]
@@ -288,11 +288,14 @@ def test_ship_refuses_an_unfinished_run_and_leaves_the_shipped_files_alone(tmp_p
     destination.write_bytes(b"the model shipped before")
     (tmp_path / "empty").mkdir()
     with pytest.raises(EmolibError, match="model.keras: not found"):
+        shipping.ship(tmp_path / "empty", calibration_images=random_faces(8), val=None, test=None,
+                      destination=destination)
+    with pytest.raises(EmolibError, match="model.keras: not found"):  # the old name, notebook 02's
         export.ship(tmp_path / "empty", calibration_images=random_faces(8), val=None, test=None,
                     destination=destination)
     _finished_run(tmp_path / "run")
     with pytest.raises(ValueError, match="representative"):  # fails after staging began
-        export.ship(tmp_path / "run", calibration_images=random_faces(0), val=None, test=None,
-                    destination=destination)
+        shipping.ship(tmp_path / "run", calibration_images=random_faces(0), val=None, test=None,
+                      destination=destination)
     assert destination.read_bytes() == b"the model shipped before"
     assert [p.name for p in destination.parent.iterdir()] == ["tiny.keras"]
