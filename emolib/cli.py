@@ -39,7 +39,7 @@ def add_data(commands) -> None:
 
 
 def _data(args) -> int:
-    from emolib import datasets
+    from emolib import datasets, reports
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", datasets.EmolibWarning)
@@ -51,20 +51,7 @@ def _data(args) -> int:
         return 0
     for message in report["warnings"]:
         print(f"warning: {message}", file=sys.stderr)
-    counts = report["counts"]
-    classes = list(next(iter(counts.values())))
-    print(f"{report['source']}: {report['images']} images; splits {report['split_note']}")
-    print(f"{'class':<10}" + "".join(f"{split:>8}" for split in counts))
-    for name in classes:
-        print(f"{name:<10}" + "".join(f"{counts[s][name]:>8}" for s in counts))
-    print(f"{'total':<10}" + "".join(f"{sum(counts[s].values()):>8}" for s in counts))
-    dup = report["duplicates"]
-    print(f"duplicates: {dup['groups']} groups of identical images ({dup['extra_copies']} extra "
-          f"copies; {dup['groups_across_splits']} groups span splits, "
-          f"{dup['groups_with_conflicting_labels']} have conflicting labels)")
-    for key, label in (("blank", "blank images"), ("skipped", "skipped files")):
-        count, examples = report[key]["count"], report[key]["examples"][:3]
-        print(f"{label}: {count}" + (f" e.g. {', '.join(examples)}" if count else ""))
+    print(reports.format_data_report(report))
     return 0
 
 

@@ -1,5 +1,5 @@
 """Reports: the results table (every column names its split), its CSV/Markdown and notebook
-views, saved figures, and the text ``python -m emolib evaluate`` prints.
+views, saved figures, and the text ``python -m emolib evaluate`` and ``data`` print.
 """
 
 from __future__ import annotations
@@ -216,4 +216,24 @@ def format_report(report: dict) -> str:
             lines.append(f"  {test['model_a']} vs {test['model_b']}: only A right "
                          f"{test['only_a_correct']}, only B right {test['only_b_correct']}, "
                          f"p = {test['p_value']:.4g}")
+    return "\n".join(lines)
+
+
+def format_data_report(report: dict) -> str:
+    """``datasets.describe``'s report as text: counts per class and split, duplicates, blank
+    images and skipped files (what ``python -m emolib data`` prints)."""
+    counts = report["counts"]
+    classes = list(next(iter(counts.values())))
+    lines = [f"{report['source']}: {report['images']} images; splits {report['split_note']}",
+             f"{'class':<10}" + "".join(f"{split:>8}" for split in counts)]
+    for name in classes:
+        lines.append(f"{name:<10}" + "".join(f"{counts[s][name]:>8}" for s in counts))
+    lines.append(f"{'total':<10}" + "".join(f"{sum(counts[s].values()):>8}" for s in counts))
+    dup = report["duplicates"]
+    lines.append(f"duplicates: {dup['groups']} groups of identical images ({dup['extra_copies']} "
+                 f"extra copies; {dup['groups_across_splits']} groups span splits, "
+                 f"{dup['groups_with_conflicting_labels']} have conflicting labels)")
+    for key, label in (("blank", "blank images"), ("skipped", "skipped files")):
+        count, examples = report[key]["count"], report[key]["examples"][:3]
+        lines.append(f"{label}: {count}" + (f" e.g. {', '.join(examples)}" if count else ""))
     return "\n".join(lines)
