@@ -1,0 +1,37 @@
+"""Numbers quoted in more than one place agree: the README's Results table, notebook 03's
+introduction and the recorded recipes (``emolib/assets/recipes.csv``).
+
+The MobileNetV2 run's own ``metrics.json`` is not in the repository (runs live in ``outputs/``),
+so the quotes are checked against each other and against the recipe table, which records its
+PublicTest accuracy; the shipped model's numbers are checked against ``emonet.json`` in
+``test_default_model.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+from conftest import ROOT
+from emolib import frontier
+
+
+def readme_row(starts_with: str) -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(starts_with))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def test_notebook_03_quotes_the_readme_mobilenet_row_and_the_recorded_recipe():
+    cells = readme_row("| MobileNetV2 α 0.35")
+    test_accuracy = re.match(r"([\d.]+)%", cells[1]).group(1)
+    tta_accuracy, tta = re.match(r"([\d.]+)% \((\w+)\)", cells[2]).groups()
+    macro_f1, minutes = cells[3], re.match(r"(\d+) min", cells[5]).group(1)
+    intro = nbformat.read(ROOT / "notebooks" / "03_transfer_mobilenet.ipynb", as_version=4).cells[0]
+    text = " ".join(intro.source.split())
+    assert f"**{test_accuracy}% on PrivateTest, {tta_accuracy}% with {tta} TTA**" in text
+    assert f"macro-F1 {macro_f1}" in text and f"in {minutes} minutes" in text
+    recipes = frontier.recorded()
+    public = recipes.loc[recipes["model"] == "mobilenet_v2", "public_test_accuracy"].item()
+    assert f"{public * 100:.1f}% plain" in text  # the PublicTest accuracy TTA was chosen against
