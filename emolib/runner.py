@@ -242,7 +242,7 @@ def native_output_to(path: str | os.PathLike):
     created = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(path, "w")
+        log = open(path, "a")  # appended: commands running side by side share it
     except OSError:
         yield  # nowhere to put it: leave stderr as it is
         return
@@ -260,8 +260,12 @@ def native_output_to(path: str | os.PathLike):
         sys.stderr.close()
         sys.stderr = python_stderr
         log.close()
-        if not path.stat().st_size:  # nothing was said: leave nothing behind
-            path.unlink()
+        try:
+            empty = not path.stat().st_size
+        except OSError:  # another emolib command, sharing the log, removed it
+            empty = False
+        if empty:  # nothing was said: leave nothing behind
+            path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 for folder in created:
                     folder.rmdir()

@@ -142,6 +142,24 @@ def test_native_output_goes_to_the_log_and_python_output_to_the_terminal(tmp_pat
     assert not (tmp_path / "outputs").exists()  # nothing said, nothing left
 
 
+def test_a_shared_log_removed_by_another_command_is_no_traceback(tmp_path, capfd):
+    """Two commands side by side share outputs/logs/emolib.log: the first to finish removes it
+    when it is still empty, while the other holds it open; the other must not fail on exit (it
+    did, with FileNotFoundError). Later commands append rather than truncate."""
+    log = tmp_path / "logs" / "emolib.log"
+    with runner.native_output_to(log):
+        with runner.native_output_to(log):  # the second command, finishing first
+            pass
+        os.write(2, b"I0000 first command's start-up line\n")
+        assert not log.exists()  # the second command left nothing: it had said nothing
+    assert capfd.readouterr().err == ""
+    log.parent.mkdir(exist_ok=True)
+    log.write_text("an earlier command's line\n")
+    with runner.native_output_to(log):
+        os.write(2, b"I0000 this command's line\n")
+    assert log.read_text() == "an earlier command's line\nI0000 this command's line\n"
+
+
 TOY_TRAINING = """\
 import numpy as np
 from emolib import models, training
