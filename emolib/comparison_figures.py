@@ -52,7 +52,7 @@ def reliability(result):
     metrics, label = result.metrics("test"), reports.split_label(result.test_split)
     labels = result.labels["test"]
     return _saved(plots.reliability_diagrams(
-        {f"{name}\nECE {metrics[name]['ece']:.3f} ({label})":
+        {f"{name}\nECE {metrics[name]['ece']:.3f} on {label}":
          evaluation.reliability(labels, result.probabilities["test"][name])
          for name in result.shown()}), "reliability")
 

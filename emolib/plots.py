@@ -206,16 +206,19 @@ def confusion_matrices(matrices: dict, normalize: bool = True, max_columns: int 
 
 def reliability_diagrams(reliabilities: dict):
     """Reliability diagrams side by side: ``{title: evaluation.reliability(...)}``."""
-    count = len(reliabilities)
-    figure, axes = _pyplot().subplots(1, count, figsize=(3.6 * count, 3.6), squeeze=False)
-    for axis, (title, rows) in zip(axes[0], reliabilities.items()):
+    rows_, columns = grid_shape(len(reliabilities), 3)  # 3 a row: long titles stay apart
+    figure, axes = _pyplot().subplots(rows_, columns, figsize=(4.0 * columns, 4.0 * rows_),
+                                      squeeze=False, layout="constrained")
+    for axis in axes.ravel()[len(reliabilities):]:
+        axis.axis("off")
+    for axis, (title, rows) in zip(axes.ravel(), reliabilities.items()):
         edges = np.array(rows["edges"])
         centres = (edges[:-1] + edges[1:]) / 2
         accuracy = np.array([a if a is not None else np.nan for a in rows["accuracy"]])
         axis.bar(centres, accuracy, width=edges[1] - edges[0], edgecolor="black", alpha=0.7)
         axis.plot([0, 1], [0, 1], "--", color="gray")
-        axis.set(title=title, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
-    figure.tight_layout()
+        axis.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        axis.set_title(_wrap(title, 36), fontsize=10)
     return figure
 
 

@@ -101,7 +101,7 @@ def robustness_chart(table, title: str = "PublicTest accuracy under controlled c
     import matplotlib.pyplot as plt
 
     kinds = list(dict.fromkeys(table["perturbation"]))
-    columns = min(4, len(kinds))
+    columns = min(3, len(kinds))  # 3 a row: ticks stay legible when the panel scales it down
     rows = int(np.ceil(len(kinds) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows + 0.6),
                                 squeeze=False, sharey=True)
@@ -110,9 +110,9 @@ def robustness_chart(table, title: str = "PublicTest accuracy under controlled c
         for name, curve in part.groupby("model", sort=False):
             curve = curve.sort_values("level")
             axis.plot(curve["level"], curve["accuracy"], marker="o", markersize=4, label=name)
-        axis.set_title(kind, fontsize=10)
-        axis.set_xlabel(UNITS.get(kind, "level"), fontsize=8)
-        axis.tick_params(labelsize=8)
+        axis.set_title(kind, fontsize=11)
+        axis.set_xlabel(UNITS.get(kind, "level"), fontsize=10)
+        axis.tick_params(labelsize=9)
         axis.grid(alpha=0.3)
     for axis in axes.flat[len(kinds):]:
         axis.axis("off")

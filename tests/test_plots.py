@@ -88,6 +88,17 @@ def test_confusion_matrices_grid_is_legible(count):
     assert len(numbers) == 49 and min(t.get_fontsize() for t in numbers) >= 9
 
 
+@pytest.mark.parametrize("count", [2, 4, 10])
+def test_reliability_diagrams_keep_long_titles_apart(count):
+    """Four in one row ran long model names into each other (seen in the browser screenshots)."""
+    edges = np.linspace(0, 1, 11)
+    rows = {"edges": edges.tolist(), "accuracy": [None, None, 0.3, 0.35, 0.45, 0.5, 0.62, 0.7, 0.8, 0.9]}
+    figure = plots.reliability_diagrams(
+        {f"{name}\nECE 0.0{i} on test (PrivateTest)": rows for i, name in enumerate(model_names(count))})
+    assert layout_problems(figure) == []
+    assert figure.get_size_inches()[0] <= 12.5  # a grid of at most 3 a row
+
+
 @pytest.mark.parametrize("count", [2, 10])
 def test_accuracy_latency_size_labels_and_bubbles_fit(count):
     rng = np.random.default_rng(count)
