@@ -123,6 +123,32 @@ def lab(tmp_path_factory):
         log.close()
 
 
+def _open_notebook(browser, url: str, viewport: tuple, *, camera: bool = False,
+                   file_browser: bool = False):
+    """A page of JupyterLab on ``url`` at ``viewport`` (width, height), the kernel dialog
+    accepted; ``camera`` grants the camera, ``file_browser`` opens the side panel (the laptop
+    case of issue 18)."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    if camera:
+        context.grant_permissions(["camera"])
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _accept_kernel_dialog(page)
+    if file_browser:
+        if not page.locator(".jp-FileBrowser").is_visible():
+            page.locator("[data-id='filebrowser']").first.click()
+        page.locator(".jp-FileBrowser").wait_for(state="visible", timeout=10_000)
+    return page
+
+
+def _run_all(page, lab) -> None:
+    """Run -> Run All Cells, once the kernel is idle ("Run All" before it is up can drop cells)."""
+    _wait_for_idle_kernel(lab)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
 def _accept_kernel_dialog(page) -> None:
     """JupyterLab asks which kernel to start when the notebook's session is gone (a second test
     opening the same notebook after the first shut its kernel down): take the default."""
@@ -169,14 +195,8 @@ def test_browser_camera_shows_annotated_frames_and_an_emotion(lab):
         browser = _launch(playwright, lab["folder"], lab["camera_video"])
         try:
             # no camera permission yet: the first Start must be refused, and say so
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = context.new_page()
-            page.goto(lab["url"])
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _accept_kernel_dialog(page)
-            _wait_for_idle_kernel(lab)  # "Run All" before the kernel is up can drop cells
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page = _open_notebook(browser, lab["url"], (1400, 1000))
+            _run_all(page, lab)
 
             status = page.locator(".emolib-status")
             status.wait_for(timeout=90_000)
@@ -205,7 +225,7 @@ def test_browser_camera_shows_annotated_frames_and_an_emotion(lab):
                 "() => /camera permission denied/.test(document.querySelector('.emolib-status').textContent)",
                 timeout=30_000)
             page.locator("button.emolib-start:not([disabled])").wait_for(timeout=10_000)
-            context.grant_permissions(["camera"])
+            page.context.grant_permissions(["camera"])
             page.locator("button.emolib-start").click()
             page.wait_for_function(
                 "() => /frames shown: [1-9]/.test(document.querySelector('.emolib-status').textContent)",
@@ -258,18 +278,8 @@ def test_widget_fits_a_laptop_screen_and_overlays_heatmaps_live(lab):
     with sync_playwright() as playwright:
         browser = _launch(playwright, lab["folder"], lab["camera_video"])
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            context.grant_permissions(["camera"])
-            page = context.new_page()
-            page.goto(lab["url"])
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _accept_kernel_dialog(page)
-            if not page.locator(".jp-FileBrowser").is_visible():  # the laptop case of the issue
-                page.locator("[data-id='filebrowser']").first.click()
-            page.locator(".jp-FileBrowser").wait_for(state="visible", timeout=10_000)
-            _wait_for_idle_kernel(lab)
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page = _open_notebook(browser, lab["url"], (1280, 720), camera=True, file_browser=True)
+            _run_all(page, lab)
             page.wait_for_function(  # the demo is up, then the last cell has run
                 "() => /ready: press Start/.test(document.querySelector('.emolib-status')?.textContent)",
                 timeout=300_000)
@@ -444,16 +454,8 @@ def test_notebook_04_figures_fit_a_laptop_screen(lab):
     with sync_playwright() as playwright:
         browser = _launch(playwright, lab["folder"], lab["camera_video"])
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            _accept_kernel_dialog(page)
-            if not page.locator(".jp-FileBrowser").is_visible():
-                page.locator("[data-id='filebrowser']").first.click()
-            _wait_for_idle_kernel(lab)
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page = _open_notebook(browser, url, (1280, 720), file_browser=True)
+            _run_all(page, lab)
             page.wait_for_timeout(3000)
             # the notebook restored beside it (05) is hidden: look only in the one shown
             panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
