@@ -613,3 +613,12 @@ def test_the_frame_and_its_bars_reach_the_browser_in_one_update(demo):
     assert demo.image.frame == len(frames)
     demo.stop()  # the frozen frame is redrawn without frames/s; its bars stay
     assert updates[-1] == {"value", "frame"} and demo.image.bars == bars
+
+
+def test_a_followed_box_keeps_the_scans_size_and_takes_the_new_centre():
+    from emolib.tracking import steady_box
+
+    previous = np.array([100, 80, 60, 60])
+    moved = steady_box(np.array([108, 84, 52, 52]), previous)  # centre (134, 110), smaller box
+    assert moved.tolist() == [104, 80, 60, 60]  # same size, new centre
+    assert steady_box(np.array([101, 80, 60, 60]), previous, still=0.05).tolist() == previous.tolist()
