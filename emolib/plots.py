@@ -163,6 +163,16 @@ def grid_shape(count: int, max_columns: int = 3) -> tuple[int, int]:
     return int(np.ceil(count / columns)), columns
 
 
+def _panel_grid(count: int, panel: tuple, max_columns: int = 3, extra_width: float = 0.0):
+    """``grid_shape`` panels of ``panel`` (width, height) inches; unused ones hidden."""
+    rows, columns = grid_shape(count, max_columns)
+    figure, axes = _pyplot().subplots(rows, columns, squeeze=False, layout="constrained",
+                                      figsize=(panel[0] * columns + extra_width, panel[1] * rows))
+    for axis in axes.ravel()[count:]:
+        axis.axis("off")
+    return figure, axes
+
+
 def _wrap(text: str, width: int = 28) -> str:
     import textwrap
 
@@ -178,12 +188,8 @@ def confusion_matrices(matrices: dict, normalize: bool = True, max_columns: int 
     """
     import seaborn as sns
 
-    rows, columns = grid_shape(len(matrices), max_columns)
-    figure, axes = _pyplot().subplots(rows, columns, figsize=(4.3 * columns + 0.6, 4.4 * rows),
-                                      squeeze=False, layout="constrained")
-    for index, axis in enumerate(axes.ravel()):
-        if index >= len(matrices):
-            axis.axis("off")
+    figure, axes = _panel_grid(len(matrices), (4.3, 4.4), max_columns, extra_width=0.6)
+    columns = axes.shape[1]
     for index, (axis, (title, matrix)) in enumerate(zip(axes.ravel(), matrices.items())):
         row, column = divmod(index, columns)
         matrix = np.asarray(matrix, dtype=float)
@@ -206,11 +212,7 @@ def confusion_matrices(matrices: dict, normalize: bool = True, max_columns: int 
 
 def reliability_diagrams(reliabilities: dict):
     """Reliability diagrams side by side: ``{title: evaluation.reliability(...)}``."""
-    rows_, columns = grid_shape(len(reliabilities), 3)  # 3 a row: long titles stay apart
-    figure, axes = _pyplot().subplots(rows_, columns, figsize=(4.0 * columns, 4.0 * rows_),
-                                      squeeze=False, layout="constrained")
-    for axis in axes.ravel()[len(reliabilities):]:
-        axis.axis("off")
+    figure, axes = _panel_grid(len(reliabilities), (4.0, 4.0))  # 3 a row: long titles stay apart
     for axis, (title, rows) in zip(axes.ravel(), reliabilities.items()):
         edges = np.array(rows["edges"])
         centres = (edges[:-1] + edges[1:]) / 2
