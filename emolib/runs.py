@@ -33,7 +33,7 @@ from emolib.paths import outputs_dir
 #: What a run writes into its folder (a fresh run removes them first; sub-runs' folders stay).
 RUN_FILES = ("run.json", "progress.json", "log.csv", "best.keras", "model.keras", "history.json",
              "metrics.json")
-RUN_FOLDERS = ("backup", "tensorboard")
+RUN_FOLDERS = ("backup", "tensorboard", "snapshots")
 #: Set by ``python -m emolib run --fresh``: interrupted runs start over instead of resuming.
 FRESH_VARIABLE = "EMOLIB_FRESH"
 
@@ -137,6 +137,14 @@ class Run:
     resumed_from_epoch: int = 0
     extra: dict = field(default_factory=dict)
 
+    @property
+    def val_accuracy(self) -> float:
+        """The kept model's PublicTest accuracy: the best epoch's, or its weight average's."""
+        average = self.extra.get("weight_average") or {}
+        if average.get("kept"):
+            return average["val_accuracy"]
+        return max(self.history.get("val_accuracy") or [float("nan")])
+
 
 def hardware() -> dict:
     """The machine a run used: CPU count, platform, GPUs."""
@@ -179,7 +187,7 @@ def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
         "best_epoch": (int(np.nanargmax(run.history["val_accuracy"])) + 1
                        if run.history.get("val_accuracy") else None),
         "hardware": hardware(), "versions": versions(),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **metrics,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **run.extra, **metrics,
     }
     write_json(run.directory / "metrics.json", record)
     shutil.rmtree(run.directory / "backup", ignore_errors=True)
