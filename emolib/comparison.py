@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emolib import evaluation, registry, reports
+from emolib import costs, evaluation, registry, reports
 from emolib.errors import EmolibError
 from emolib.model_cache import cached_proba, cached_tflite
 from emolib.registry import Candidate
@@ -174,9 +174,9 @@ def compare(candidates: dict, test: tuple, *, val: tuple | None = None, test_spl
         result.chosen_tta[name] = chosen
         result.probabilities["test"][name] = predict(candidate, test[0], tta=chosen)
         if latency:
-            result.latency[name] = evaluation.latency_ms(
+            result.latency[name] = costs.latency_ms(
                 candidate.model, batch_sizes=(1, latency_batch), repeats=latency_repeats)
-        result.size[name] = evaluation.model_size(candidate.model, candidate.path)
+        result.size[name] = costs.model_size(candidate.model, candidate.path)
         if progress:
             print(f"{name}: {time.perf_counter() - tick:.1f} s", flush=True)
     result.members = _choose_members(result, ensemble, max_ensemble_members)
@@ -234,8 +234,8 @@ def add_tflite(result: Comparison, test: tuple, calibration: np.ndarray, *,
         lite = TFLiteModel(path, name=f"{source_name} · TFLite {quantization}")
         result.candidates[lite.name] = Candidate(lite.name, lite, path, f"tflite {quantization}")
         result.probabilities["test"][lite.name] = evaluation.predict_proba(lite, x_test)
-        result.latency[lite.name] = evaluation.latency_ms(lite, batch_sizes=(1, latency_batch),
-                                                          repeats=latency_repeats)
+        result.latency[lite.name] = costs.latency_ms(lite, batch_sizes=(1, latency_batch),
+                                                     repeats=latency_repeats)
         result.size[lite.name] = {"parameters": result.size[source_name]["parameters"],
                                   "size_mb": round(lite.size_bytes / 2**20, 3)}
         rows[lite.name] = (result.probabilities["test"][lite.name], result.latency[lite.name],

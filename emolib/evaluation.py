@@ -5,11 +5,9 @@ All metrics take integer labels and a ``(n, 7)`` probability array in ``CLASS_NA
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from emolib.preprocessing import CLASS_NAMES, IMAGE_SIZE, INPUT_SHAPE, NUM_CLASSES  # noqa: F401
+from emolib.preprocessing import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES  # noqa: F401
 
 _TTA_CHUNK = 4096  # images per predict call in predict_proba
 
@@ -96,13 +94,18 @@ def bootstrap_accuracy_ci(correct: np.ndarray, *, samples: int = 2000, seed: int
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
-def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray,
-                               bins: int = 15) -> float:
-    """ECE: confidence-weighted gap between confidence and accuracy over equal-width bins."""
+def _confidence_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int) -> tuple:
+    """``(confidence, correct, bin of each image, bin edges)`` over ``bins`` equal-width bins."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return confidence, correct, np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1), edges
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray,
+                               bins: int = 15) -> float:
+    """ECE: confidence-weighted gap between confidence and accuracy over equal-width bins."""
+    confidence, correct, which, _ = _confidence_bins(labels, probabilities, bins)
     error = 0.0
     for b in range(bins):
         in_bin = which == b
@@ -113,10 +116,7 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray,
 
 def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> dict:
     """Per-bin mean confidence, accuracy and count, for a reliability diagram."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    confidence, correct, which, edges = _confidence_bins(labels, probabilities, bins)
     rows = {"confidence": [], "accuracy": [], "count": [], "edges": edges.tolist()}
     for b in range(bins):
         in_bin = which == b
@@ -237,64 +237,6 @@ def select_ensemble(labels: np.ndarray, probabilities: dict, *, max_members: int
         members.append(name)
         best = scored[name]
     return members
-
-
-def _forward(model):
-    """A function ``batch -> probabilities``: one traced forward pass, as the webcam runs it.
-
-    Keras: ``models.compiled_forward``, the call the real-time pipeline makes. Other models:
-    their ``forward`` when they have one (every ``registry.EmotionModel``),
-    else ``predict``.
-    """
-    import keras
-
-    from emolib.models import compiled_forward
-
-    if isinstance(model, keras.Model):
-        return compiled_forward(model)
-    if hasattr(model, "forward"):
-        return model.forward
-    return lambda batch: model.predict(batch, batch_size=len(batch), verbose=0)
-
-
-def latency_ms(model, *, batch_sizes: tuple = (1, 256), repeats: int = 20) -> dict:
-    """Median milliseconds per image of one forward pass at each batch size.
-
-    Batch 1 is the webcam case (one face per frame); a large batch is throughput. Works for Keras
-    models and for anything with ``predict`` (TFLite, the ``fer`` peer). The first call of each
-    size is a warm-up (graph tracing, tensor allocation) and is not timed. Includes the copy of
-    the result back to NumPy, as a caller pays it.
-    """
-    forward = _forward(model)
-    results = {}
-    for batch_size in batch_sizes:
-        batch = np.random.default_rng(0).integers(0, 256, (batch_size, *INPUT_SHAPE)).astype(np.float32)
-        forward(batch)
-        times = []
-        for _ in range(max(3, repeats if batch_size == 1 else repeats // 4)):
-            start = time.perf_counter()
-            forward(batch)
-            times.append(time.perf_counter() - start)
-        results[f"batch_{batch_size}"] = float(np.median(times) / batch_size * 1000)
-    return results
-
-
-def model_size(model, path=None) -> dict:
-    """Parameters and on-disk megabytes of a model (the file at ``path`` when given).
-
-    ``model``: a Keras model, or a ``registry.EmotionModel`` (its ``parameters`` and
-    ``size_bytes``).
-    """
-    from pathlib import Path
-
-    parameters = getattr(model, "parameters", None)
-    if parameters is None and hasattr(model, "count_params"):
-        parameters = int(model.count_params())
-    if path is not None and Path(path).exists():
-        size = Path(path).stat().st_size
-    else:
-        size = getattr(model, "size_bytes", None)
-    return {"parameters": parameters, "size_mb": round(size / 2**20, 3) if size else None}
 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, *, split: str,

@@ -170,7 +170,7 @@ class TFLiteModel:
                               or [np.zeros((0, NUM_CLASSES), np.float32)])
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        """One interpreter call on one batch (what ``evaluation.latency_ms`` times)."""
+        """One interpreter call on one batch (what ``costs.latency_ms`` times)."""
         return self._run(as_batch(batch))
 
     def __call__(self, images, training: bool = False) -> np.ndarray:

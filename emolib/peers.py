@@ -50,7 +50,7 @@ class FerPeerModel:
         return (resized / 127.5 - 1.0)[..., None].astype(np.float32)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        """One traced call on one batch (what ``evaluation.latency_ms`` times), resize included."""
+        """One traced call on one batch (what ``costs.latency_ms`` times), resize included."""
         return np.asarray(self.classifier.predict_on_batch(self.preprocess(batch)))[:, self._REORDER]
 
     def predict(self, images: np.ndarray, batch_size: int = 256, verbose: int = 0) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Evaluation metrics, test-time augmentation, ensembles, latency and the TFLite export."""
+"""Evaluation metrics, test-time augmentation, ensembles, latency (costs) and the TFLite export."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from emolib import CLASS_NAMES, evaluation, export, models, shipping
+from emolib import CLASS_NAMES, costs, evaluation, export, models, shipping
 from emolib.errors import EmolibError
 
 NUM_CLASSES = len(CLASS_NAMES)
@@ -199,11 +199,11 @@ def test_select_tta_prefers_the_cheapest_of_equal_scores():
 
 def test_latency_and_size_of_a_keras_model(tmp_path):
     model = tiny_emonet()
-    latency = evaluation.latency_ms(model, batch_sizes=(1, 8), repeats=3)
+    latency = costs.latency_ms(model, batch_sizes=(1, 8), repeats=3)
     assert set(latency) == {"batch_1", "batch_8"} and all(v > 0 for v in latency.values())
     path = tmp_path / "tiny.keras"
     model.save(path)
-    size = evaluation.model_size(model, path)
+    size = costs.model_size(model, path)
     assert size["parameters"] == model.count_params()
     assert size["size_mb"] == pytest.approx(path.stat().st_size / 2**20, abs=1e-3)
 
@@ -221,7 +221,7 @@ def test_tflite_float16_agrees_with_keras(tmp_path):
     assert got.shape == (20, NUM_CLASSES)
     np.testing.assert_allclose(got, expected, atol=2e-3)
     assert lite.size_bytes == path.stat().st_size
-    assert evaluation.latency_ms(lite, batch_sizes=(1, 4), repeats=3)["batch_1"] > 0
+    assert costs.latency_ms(lite, batch_sizes=(1, 4), repeats=3)["batch_1"] > 0
     assert evaluation.predict_proba(lite, images, tta="flip").shape == (20, NUM_CLASSES)
 
 
