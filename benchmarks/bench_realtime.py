@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                         help="FER-2013 for the cut/jump clip (default: $EMOLIB_DATA, then data/)")
     args = parser.parse_args(argv)
 
-    from emolib import classifier, explain, models, paths, realtime, sources
+    from emolib import annotation, classifier, explain, models, paths, realtime, sources
     from emolib.errors import EmolibError
 
     try:
@@ -124,8 +124,8 @@ def main(argv=None) -> int:
 
         def with_heatmaps(frame):
             result = pipeline.process(frame)
-            explain.explain_frame(frame, result.faces, explainer, margin=pipeline.margin,
-                                  fps=result.fps)
+            annotation.explain_frame(frame, result.faces, explainer, margin=pipeline.margin,
+                                     fps=result.fps)
             return len(result.faces)
 
         fps, cpu_fps, found = time_frames(with_heatmaps, frames)

@@ -39,7 +39,7 @@ def _placeholder(text: str, size: tuple = (640, 480)) -> bytes:
 
 def probability_bars(probabilities: np.ndarray | None, title: str = "") -> str:
     """HTML bars, one per emotion, for one face's probabilities (or a 'no face' note)."""
-    from emolib.realtime import COLORS
+    from emolib.annotation import COLORS
 
     rows = [f"<div style='font-weight:600;margin-bottom:4px'>{html.escape(title)}</div>"]
     if probabilities is None:
@@ -265,10 +265,9 @@ class WebcamDemo:
         self.last_result = result
         if result.faces:
             face = result.faces[0]  # titled with the label drawn on its box
-            bars = probability_bars(face.probabilities,
-                                    f"#{face.track_id} {face.emotion} {face.confidence:.0%}")
+            bars = probability_bars(face.probabilities, face.label)
             found = f"{len(result.faces)} face{'s' if len(result.faces) > 1 else ''}: " + ", ".join(
-                f"{f.emotion} {f.confidence:.0%}" for f in result.faces)
+                f"{f.emotion} {f.confidence:.0%}" for f in result.faces)  # no ids: a summary
         else:
             bars = probability_bars(None, "probabilities")
             found = "no face in view"
@@ -280,14 +279,14 @@ class WebcamDemo:
 
     def _draw(self, frame: np.ndarray, result, fps: float | None) -> np.ndarray:
         """The annotated frame, with each face's heatmap when the Heatmap toggle is on."""
-        from emolib import explain, realtime
+        from emolib import annotation, explain
 
         if not (self.heatmap_toggle.value and result.faces):
-            return realtime.annotate(frame, result.faces, fps=fps)
+            return annotation.annotate(frame, result.faces, fps=fps)
         if self._explainer is None:  # built on first use: tracing costs a second or two
             self._explainer = explain.Explainer(self.pipeline)
-        return explain.explain_frame(frame, result.faces, self._explainer,
-                                     margin=self.pipeline.margin, fps=fps)
+        return annotation.explain_frame(frame, result.faces, self._explainer,
+                                        margin=self.pipeline.margin, fps=fps)
 
     def _on_browser_frame(self, frame: np.ndarray) -> None:
         if self.browser_camera.running:  # frames still in flight after Stop are dropped

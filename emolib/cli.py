@@ -159,7 +159,7 @@ def add_predict(commands) -> None:
 
 
 def _predict(args) -> int:
-    from emolib import explain, realtime, timeline
+    from emolib import annotation, realtime, timeline
 
     for path in args.paths:  # fail on a folder or a missing file before loading the model
         if Path(path).is_dir():
@@ -171,7 +171,7 @@ def _predict(args) -> int:
         raise EmolibError(f"--csv {args.csv}: not a file in an existing folder; pass e.g. "
                           "--csv faces.csv")
     smoothing = timeline.FILE_SMOOTHING if args.smoothing is None else args.smoothing
-    explain_outputs = explain.output_paths(args.paths, args.explain) if args.explain else {}
+    explain_outputs = annotation.output_paths(args.paths, args.explain) if args.explain else {}
     pipeline = realtime.Pipeline(args.model, backend=args.backend, detector=args.detector,
                                  smoothing=smoothing, annotate=False)
     table_rows = []
@@ -182,15 +182,15 @@ def _predict(args) -> int:
                 print(json.dumps(timeline.to_json(path, result)), flush=True)
                 continue
             where = path + (f" frame {result.index}" if result.seconds is not None else "")
-            faces = "; ".join(f"#{face.track_id} {face.emotion} {face.confidence:.0%} at "
-                              f"{[int(v) for v in face.box]}" for face in result.faces)
+            faces = "; ".join(f"{face.label} at {[int(v) for v in face.box]}"
+                              for face in result.faces)
             print(f"{where}: {faces or 'no face found'}", flush=True)
     if args.csv:
         table = timeline.to_table(table_rows)
         table.insert(0, "path", [row["path"] for row in table_rows])
         timeline.write_table(table, args.csv)
     for path, output in explain_outputs.items():
-        explain.explain_image(path, pipeline, output)
+        annotation.explain_image(path, pipeline, output)
         print(f"wrote {output}", file=sys.stderr, flush=True)
     return 0
 

@@ -12,7 +12,7 @@ One path for webcam frames, video files, image folders and the ``predict`` comma
 3. classify **all faces of the frame in one batched call** (``classifier.EmotionClassifier``);
 4. give each face a track id (``tracking.Tracker``: a cut or a new person starts a new track)
    and smooth its probabilities within its track only;
-5. draw boxes, labels, confidences and the frames/s figure.
+5. draw boxes, labels, confidences and the frames/s figure (``annotation.annotate``).
 
     >>> from emolib import realtime
     >>> pipeline = realtime.Pipeline()               # default model, Haar, smoothing 0.6
@@ -31,16 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from emolib import CLASS_NAMES
+from emolib.annotation import annotate
 from emolib.classifier import EmotionClassifier
 from emolib.errors import EmolibError
 from emolib.tracking import SceneChange, Tracker, iou, steady_box
-
-#: Box colours (BGR) per emotion, in CLASS_NAMES order.
-COLORS = {
-    "angry": (60, 60, 230), "disgust": (60, 160, 60), "fear": (170, 80, 170),
-    "happy": (40, 200, 250), "neutral": (200, 200, 200), "sad": (220, 130, 50),
-    "surprise": (40, 140, 255),
-}
 
 
 @dataclass
@@ -62,6 +56,11 @@ class Face:
     def confidence(self) -> float:
         """Probability of ``emotion``."""
         return float(np.max(self.probabilities))
+
+    @property
+    def label(self) -> str:
+        """``"#1 happy 87%"``: track id, emotion and confidence, as drawn on the face's box."""
+        return f"#{self.track_id} {self.emotion} {self.confidence:.0%}"
 
     def to_dict(self) -> dict:
         """JSON-ready: ``{"track": 1, "box": [x, y, w, h], "emotion": ..., "probabilities": {...}}``."""
@@ -172,6 +171,16 @@ class Pipeline:
         self._fps.reset()
         self.frames = 0
 
+    def process_photo(self, image: np.ndarray) -> FrameResult:
+        """One still photo, afresh (``reset``) and with a finer full scan than a video frame's
+        (at least 1024 pixels wide): how ``predict`` and ``--explain`` run an image."""
+        self.reset()
+        detect_width, self.detect_width = self.detect_width, max(self.detect_width, 1024)
+        try:
+            return self.process(image)
+        finally:
+            self.detect_width = detect_width
+
     def process(self, frame: np.ndarray) -> FrameResult:
         """Run the whole pipeline on one BGR (or gray) uint8 frame."""
         from emolib.faces import crop_faces, to_gray
@@ -272,29 +281,3 @@ def _as_uint8_image(frame) -> np.ndarray:
         raise EmolibError(f"a frame must be a non-empty uint8 image (height, width[, channels]); "
                           f"got {frame.dtype} with shape {frame.shape}")
     return frame
-
-
-def annotate(frame: np.ndarray, faces: list, fps: float | None = None) -> np.ndarray:
-    """A BGR copy of ``frame`` with a box, track id, label and confidence per face and the frames/s."""
-    import cv2
-
-    image = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame[..., :3].copy()
-    scale = max(0.45, image.shape[1] / 1100)
-    thickness = max(1, int(round(scale * 2)))
-    for face in faces:
-        x, y, w, h = face.box
-        color = COLORS.get(face.emotion, (255, 255, 255))
-        cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
-        label = f"#{face.track_id} {face.emotion} {face.confidence:.0%}"
-        (text_w, text_h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        top = y - text_h - base - 4 if y - text_h - base - 4 >= 0 else y + h
-        cv2.rectangle(image, (x, top), (x + text_w + 6, top + text_h + base + 4), color, -1)
-        cv2.putText(image, label, (x + 3, top + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), thickness, cv2.LINE_AA)
-    if fps is not None:
-        text = f"{fps:.0f} fps" if fps else "-- fps"
-        cv2.putText(image, text, (8, int(24 * scale / 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(image, text, (8, int(24 * scale / 0.6)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), thickness, cv2.LINE_AA)
-    return image

@@ -54,12 +54,7 @@ def predict_file(path: str | os.PathLike, pipeline, *, max_frames: int = 0) -> I
     if path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() not in VIDEO_SUFFIXES:
         image = read_image(path)
         if image is not None:
-            pipeline.reset()
-            detect_width, pipeline.detect_width = pipeline.detect_width, max(pipeline.detect_width, 1024)
-            try:  # a still photo is worth a finer scan than a video frame
-                yield pipeline.process(image)
-            finally:
-                pipeline.detect_width = detect_width
+            yield pipeline.process_photo(image)  # a still photo is worth a finer scan
             return
         if path.suffix.lower() in IMAGE_SUFFIXES:
             raise EmolibError(f"{path}: not a readable image (damaged or not really "
@@ -165,7 +160,7 @@ def plot_timeline(table, *, max_tracks: int = 4, title: str = ""):
     the ``max_tracks`` longest tracks, one panel each. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
 
-    from emolib.realtime import COLORS
+    from emolib.annotation import COLORS
 
     faces = table.dropna(subset=["track"])
     if faces.empty:

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from emolib import explain, export, models, registry
+from emolib import annotation, explain, export, models, registry
 from emolib.errors import EmolibError
 
 PATCH = 16
@@ -153,7 +153,7 @@ def test_overlay_colours_only_the_face_square():
     frame = np.full((120, 160, 3), 90, np.uint8)
     heatmap = np.zeros((1, 48, 48), np.float32)
     heatmap[0, 20:28, 20:28] = 1.0
-    out = explain.overlay_faces(frame, [(60, 40, 40, 40)], heatmap, margin=0.1)
+    out = annotation.overlay_faces(frame, [(60, 40, 40, 40)], heatmap, margin=0.1)
     changed = np.any(out != frame, axis=2)
     rows, columns = np.nonzero(changed)
     assert rows.min() >= 36 and rows.max() < 36 + 48 and columns.min() >= 56
@@ -192,14 +192,14 @@ def test_predict_explain_names_one_file_per_image_and_refuses_videos(tmp_path, c
     from emolib import cli
 
     paths = [tmp_path / "a.jpg", tmp_path / "b.png"]
-    assert explain.output_paths(paths, tmp_path / "out.png") == {
+    assert annotation.output_paths(paths, tmp_path / "out.png") == {
         paths[0]: tmp_path / "out-a.png", paths[1]: tmp_path / "out-b.png"}
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not read")
     assert cli.main(["predict", str(video), "--explain", str(tmp_path / "out.png")]) == 2
     assert "takes photos" in capsys.readouterr().err
     with pytest.raises(EmolibError, match="png or .jpg"):
-        explain.output_paths(paths, tmp_path / "out.gif")
+        annotation.output_paths(paths, tmp_path / "out.gif")
 
 
 # --------------------------------------------------------------------------- the webcam widget
@@ -220,7 +220,7 @@ def decoded(value):
 
 
 def test_widget_heatmap_toggle_fps_status_and_frozen_frame(demo):
-    from emolib import camera, realtime, sources
+    from emolib import camera, sources
     from emolib.faces import crop_square
 
     frames = list(sources.sample_frames(camera.MIN_FRAMES_FOR_FPS + 2))
@@ -240,8 +240,8 @@ def test_widget_heatmap_toggle_fps_status_and_frozen_frame(demo):
     assert np.abs(with_heatmap[region] - plain[region]).mean() > 20  # colours over the face
     demo.stop()
     frozen = decoded(demo.image.value)
-    without_fps = realtime.annotate(frames[0], demo.last_result.faces, fps=None)
-    with_fps = realtime.annotate(frames[0], demo.last_result.faces, fps=30.0)
+    without_fps = annotation.annotate(frames[0], demo.last_result.faces, fps=None)
+    with_fps = annotation.annotate(frames[0], demo.last_result.faces, fps=30.0)
     corner = (slice(0, 40), slice(0, 120))  # where the frames/s figure is drawn
     demo.heatmap_toggle.value = False
     assert np.abs(frozen[corner] - without_fps[corner]).mean() < np.abs(

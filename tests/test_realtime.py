@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -300,6 +301,15 @@ def test_predict_text_output_names_the_faces(capsys, model_file, clip):
     assert cli.main(["predict", str(clip), "--model", str(model_file), "--max-frames", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith(f"{clip} frame 0: ") and "% at [" in out[0]
+    # each face: its label as drawn on its box (Face.label), then the box
+    assert re.search(rf": #1 ({'|'.join(CLASS_NAMES)}) \d+% at \[\d+, \d+, \d+, \d+\]", out[0]), out[0]
+
+
+def test_a_face_label_is_its_track_emotion_and_confidence():
+    probabilities = np.array([0.05, 0.0, 0.03, 0.87, 0.05, 0.0, 0.0], np.float32)
+    face = realtime.Face(box=(1, 2, 3, 4), probabilities=probabilities, raw=probabilities,
+                         track_id=3)
+    assert face.label == "#3 happy 87%"
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -592,8 +602,6 @@ def test_the_frame_and_its_bars_reach_the_browser_in_one_update(demo):
     """Issue 18: the label on the frame said 60% while the bars said 51%. As two widgets the bars
     were drawn at once and the frame a JPEG decode later (the next frame's bars beside this
     frame's label); now both travel in one message and the page swaps them together."""
-    import re
-
     updates = []
     demo.image.send_state = lambda key=None: updates.append(set(key) if key else None)
     frames = list(sources.sample_frames(3))
