@@ -39,13 +39,9 @@ def add_data(commands) -> None:
 
 
 def _data(args) -> int:
-    from emolib import datasets, reports
+    from emolib import data_quality, reports
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", datasets.EmolibWarning)
-        dataset = datasets.load(args.source, progress=not args.json)
-    report = datasets.describe(dataset)
-    report["warnings"] = [str(w.message) for w in caught if issubclass(w.category, datasets.EmolibWarning)]
+    report = data_quality.data_report(args.source, progress=not args.json)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

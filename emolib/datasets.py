@@ -6,7 +6,8 @@ folder of labelled faces, decoded once to 48x48 grayscale arrays and cached.
     >>> x_train, y_train = data.split("train")
 
 Splits follow the FER-2013 protocol: ``train`` = Training, ``val`` = PublicTest (select models
-here), ``test`` = PrivateTest (report here, once).
+here), ``test`` = PrivateTest (report here, once). Duplicates, blank images and the report of
+``python -m emolib data``: ``data_quality``.
 """
 
 from __future__ import annotations
@@ -292,47 +293,3 @@ def _warn_about(dataset: Dataset) -> None:
         warnings.warn(f"{source}: no train images of {', '.join(untrained)} (other splits have "
                       "them); a model trained on it never predicts them", EmolibWarning,
                       stacklevel=3)
-
-
-# --------------------------------------------------------------------------- data quality
-
-def find_duplicates(images: np.ndarray) -> list[np.ndarray]:
-    """Groups (arrays of indices, size >= 2) of pixel-identical images."""
-    flat = np.ascontiguousarray(images.reshape(len(images), -1))
-    keys = np.array([hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in flat])
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse, kind="stable")
-    boundaries = np.cumsum(counts)[:-1]
-    return [group for group in np.split(order, boundaries) if len(group) > 1]
-
-
-def find_blank(images: np.ndarray, max_std: float = 3.0) -> np.ndarray:
-    """Indices of (near-)uniform images: no face can be seen in them."""
-    flat = images.reshape(len(images), -1).astype(np.float32)
-    return np.flatnonzero(flat.std(axis=1) <= max_std)
-
-
-def describe(dataset: Dataset) -> dict:
-    """A JSON-ready report: counts per split and class, duplicates, blank and skipped files."""
-    groups = find_duplicates(dataset.images)
-    cross_split = [g for g in groups if len(set(dataset.splits[g])) > 1]
-    conflicting = [g for g in groups if len(set(dataset.labels[g])) > 1]
-    blank = find_blank(dataset.images)
-    return {
-        "source": dataset.source,
-        "images": len(dataset),
-        "split_note": dataset.split_note,
-        "counts": dataset.counts(),
-        "duplicates": {
-            "groups": len(groups),
-            "extra_copies": int(sum(len(g) - 1 for g in groups)),
-            "groups_across_splits": len(cross_split),
-            "groups_with_conflicting_labels": len(conflicting),
-            "examples": [[str(dataset.files[i]) for i in g[:3]] for g in groups[:5]],
-        },
-        "blank": {"count": int(len(blank)),
-                  "examples": [str(dataset.files[i]) for i in blank[:5]]},
-        "skipped": {"count": len(dataset.skipped),
-                    "examples": [f"{n} ({r})" for n, r in dataset.skipped[:5]]},
-        "dropped_classes": dataset.dropped,
-    }

@@ -220,7 +220,7 @@ def format_report(report: dict) -> str:
 
 
 def format_data_report(report: dict) -> str:
-    """``datasets.describe``'s report as text: counts per class and split, duplicates, blank
+    """``data_quality.data_report`` as text: counts per class and split, duplicates, blank
     images and skipped files (what ``python -m emolib data`` prints)."""
     counts = report["counts"]
     classes = list(next(iter(counts.values())))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import face_like, write_jpg, zip_folder
-from emolib import CLASS_NAMES, datasets
+from emolib import CLASS_NAMES, data_quality, datasets
 from emolib.cli import main
 from emolib.errors import DataNotFoundError, EmolibError
 
@@ -132,7 +132,7 @@ def test_duplicates_and_blank_images_are_reported(kaggle_folder):
     (kaggle_folder / "test" / "sad" / "PrivateTest_dup.jpg").write_bytes(copy)
     write_jpg(kaggle_folder / "train" / "fear" / "Training_blank.jpg",
               np.full((48, 48), 128, np.uint8))
-    report = datasets.describe(datasets.load(kaggle_folder, progress=False))
+    report = data_quality.describe(datasets.load(kaggle_folder, progress=False))
     assert report["duplicates"]["groups"] == 1
     assert report["duplicates"]["groups_across_splits"] == 1
     assert report["duplicates"]["groups_with_conflicting_labels"] == 1
