@@ -158,11 +158,7 @@ def _predict(args) -> int:
     from emolib import annotation, realtime, timeline
 
     for path in args.paths:  # fail on a folder or a missing file before loading the model
-        if Path(path).is_dir():
-            raise EmolibError(f"{path}: is a folder; pass the image or video files in it "
-                              f"(e.g. {path}/*.jpg)")
-        if not Path(path).is_file():
-            raise EmolibError(f"{path}: no such file; pass image or video files")
+        timeline.check_file(path)
     if args.csv and (Path(args.csv).is_dir() or not Path(args.csv).parent.is_dir()):
         raise EmolibError(f"--csv {args.csv}: not a file in an existing folder; pass e.g. "
                           "--csv faces.csv")
@@ -174,17 +170,10 @@ def _predict(args) -> int:
     for path in args.paths:
         for result in timeline.predict_file(path, pipeline, max_frames=args.max_frames):
             table_rows.extend({"path": path, **row} for row in timeline.rows(result))
-            if args.json:
-                print(json.dumps(timeline.to_json(path, result)), flush=True)
-                continue
-            where = path + (f" frame {result.index}" if result.seconds is not None else "")
-            faces = "; ".join(f"{face.label} at {[int(v) for v in face.box]}"
-                              for face in result.faces)
-            print(f"{where}: {faces or 'no face found'}", flush=True)
+            print(json.dumps(timeline.to_json(path, result)) if args.json
+                  else timeline.to_text(path, result), flush=True)
     if args.csv:
-        table = timeline.to_table(table_rows)
-        table.insert(0, "path", [row["path"] for row in table_rows])
-        timeline.write_table(table, args.csv)
+        timeline.write_table(timeline.to_table(table_rows, with_path=True), args.csv)
     for path, output in explain_outputs.items():
         annotation.explain_image(path, pipeline, output)
         print(f"wrote {output}", file=sys.stderr, flush=True)

@@ -41,16 +41,24 @@ def run_source(source: FrameSource, pipeline, *, max_frames: int = 0) -> Iterato
             break
 
 
+def check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; EmolibError for a folder or a missing file (``predict`` checks every
+    path before it loads a model)."""
+    path = Path(path)
+    if path.is_dir():
+        raise EmolibError(f"{path}: is a folder; pass the image or video files in it "
+                          f"(e.g. {path}/*.jpg)")
+    if not path.is_file():
+        raise EmolibError(f"{path}: no such file; pass image or video files")
+    return path
+
+
 def predict_file(path: str | os.PathLike, pipeline, *, max_frames: int = 0) -> Iterator:
     """Results for an image (one, ``seconds`` None) or a video (one per frame, ``seconds`` set).
 
     Raises EmolibError for a missing file or one that is neither an image nor a video.
     """
-    path = Path(path)
-    if not path.exists():
-        raise EmolibError(f"{path}: no such file; pass image or video files")
-    if path.is_dir():
-        raise EmolibError(f"{path}: is a folder; pass image or video files (e.g. {path}/*.jpg)")
+    path = check_file(path)
     if path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() not in VIDEO_SUFFIXES:
         image = read_image(path)
         if image is not None:
@@ -79,6 +87,13 @@ def to_json(path: str | os.PathLike, result) -> dict:
     return record
 
 
+def to_text(path: str | os.PathLike, result) -> str:
+    """``predict``'s line: the path (and frame of a video), then each face's label and box."""
+    where = f"{path}" + (f" frame {result.index}" if result.seconds is not None else "")
+    faces = "; ".join(f"{face.label} at {[int(v) for v in face.box]}" for face in result.faces)
+    return f"{where}: {faces or 'no face found'}"
+
+
 # --------------------------------------------------------------------------- the table
 
 def rows(result) -> list[dict]:
@@ -93,12 +108,13 @@ def rows(result) -> list[dict]:
             for face in result.faces]
 
 
-def to_table(table_rows: list[dict]):
+def to_table(table_rows: list[dict], *, with_path: bool = False):
     """A DataFrame with ``COLUMNS`` from ``rows``: integer columns nullable (empty for frames
-    without a face), probabilities float."""
+    without a face), probabilities float. ``with_path``: the rows' ``"path"`` first, as
+    ``predict --csv`` writes it for several files."""
     import pandas as pd
 
-    table = pd.DataFrame(table_rows, columns=list(COLUMNS))
+    table = pd.DataFrame(table_rows, columns=["path"] * with_path + list(COLUMNS))
     for column in ("frame", "track", "x", "y", "w", "h"):
         table[column] = table[column].astype("Int64")
     for column in ("time", "confidence", *CLASS_NAMES):
