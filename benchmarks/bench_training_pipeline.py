@@ -57,7 +57,9 @@ def main() -> None:
 
     def build():
         model = models.build_seed_cnn() if args.model == "seed_cnn" else models.build_emonet()
-        return training.compile_for_training(model, learning_rate=1e-4, schedule="constant")
+        model.compile(optimizer=training.optimizer(1e-4, schedule="constant"),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
+        return model
 
     results = {"model": args.model, "batch_size": args.batch_size, "steps": args.steps,
                "cpu_count": os.cpu_count()}

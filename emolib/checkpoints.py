@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emolib.errors import EmolibError
+
 
 def _temporary(path: Path) -> Path:
     """``best.keras`` -> ``.best.tmp.keras``: hidden, and Keras still sees the right suffix."""
@@ -108,7 +110,7 @@ class RunState:
         self.rows = [dict(row) for row in state.get("rows", [])]
         self.best_epoch, self.best = state.get("best_epoch"), state.get("best_value")
         self.earlier_seconds = float(state.get("seconds", 0.0))
-        self.session_start = time.perf_counter()
+        self.session_start, self.session_end = time.perf_counter(), None
 
     @property
     def history(self) -> dict:
@@ -119,7 +121,7 @@ class RunState:
     @property
     def seconds(self) -> float:
         """Training time over every session of this run."""
-        return self.earlier_seconds + time.perf_counter() - self.session_start
+        return self.earlier_seconds + (self.session_end or time.perf_counter()) - self.session_start
 
     def restore(self) -> int:
         """Load the backed-up weights and optimizer state; the number of epochs already done."""
@@ -174,9 +176,35 @@ class RunState:
         writer.writerows(zip(*history.values()))
         write_text(self.directory / "log.csv", text.getvalue())
 
-    def callback(self):
-        """The Keras callback that calls ``epoch_end`` and, at a normal end, ``finish``."""
+    def callback(self, epochs: int | None = None):
+        """The Keras callback that calls ``epoch_end`` and, at a normal end, ``finish``.
+
+        It refuses a ``fit`` that would not continue this run: one for another number of
+        ``epochs`` than the run records, or one that does not start after the epochs done
+        (``initial_epoch`` forgotten on a resumed run)."""
         import keras
 
-        return keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end,
-                                              on_train_end=lambda logs=None: self.finish())
+        state = self
+
+        class Checkpoint(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                fit_epochs = (self.params or {}).get("epochs")
+                if epochs is not None and fit_epochs is not None and fit_epochs != epochs:
+                    raise EmolibError(f"{state.directory.name}: fit(epochs={fit_epochs}) but the run "
+                                      f"records epochs={epochs}; give fit the run's epochs")
+                state.session_start, state.session_end = time.perf_counter(), None  # not before fit
+
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch != state.epoch:
+                    raise EmolibError(f"{state.directory.name}: fit starts at epoch {epoch + 1}, but "
+                                      f"the run has done {state.epoch}; pass "
+                                      f"initial_epoch=run.initial_epoch ({state.epoch}) to fit")
+
+            def on_epoch_end(self, epoch, logs=None):
+                state.epoch_end(epoch, logs)
+
+            def on_train_end(self, logs=None):
+                state.session_end = time.perf_counter()
+                state.finish()
+
+        return Checkpoint()

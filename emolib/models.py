@@ -55,7 +55,7 @@ def build_emonet(widths: tuple = (32, 64, 128, 256), dropout: float = 0.4,
 
     Standardisation (``x/127.5 - 1``) is inside; each block halves the resolution
     (48 -> 24 -> 12 -> 6 -> 3); global average pooling keeps the head small. Not compiled:
-    ``training.compile_for_training`` sets the optimizer, schedule and loss.
+    ``model.compile(optimizer=training.optimizer(...), ...)`` sets the optimizer and schedule.
     ``batch_norm=False`` (biases instead) exists for the ablation in ``benchmarks/``.
     """
     import keras

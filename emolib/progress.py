@@ -1,6 +1,6 @@
 """Training progress for people: ``progress.json`` in each run folder, and the runner's console.
 
-``TrainingProgress`` (a Keras callback that ``training.train`` adds) rewrites
+``TrainingProgress`` (a Keras callback among an open run's, ``runs.OpenRun.callbacks``) rewrites
 ``outputs/runs/<run>/progress.json`` atomically every few seconds: epoch k of n, elapsed time,
 time left, last and best PublicTest accuracy, where a resumed run resumed. While papermill
 executes a notebook, ``NotebookProgress`` polls those files from a thread and shows one line per
@@ -50,7 +50,7 @@ class TrainingProgress:
     every_s = 2.0  # at most one write per this many seconds within an epoch
 
     def __init__(self, directory: str | os.PathLike, run_name: str, epochs: int,
-                 steps: int, run_state):
+                 steps: int | None, run_state):
         self.path = Path(directory) / PROGRESS_FILE
         self.run_name, self.epochs, self.steps, self.run_state = run_name, epochs, steps, run_state
         self.resumed_from = run_state.epoch
@@ -124,13 +124,32 @@ class TrainingProgress:
             pass  # progress is for people watching; never stop a training run for it
 
     def callback(self):
-        """The Keras callback (batch hooks dispatched asynchronously: no slower training)."""
+        """The Keras callback. Batch hooks are dispatched asynchronously (no slower training);
+        the steps per epoch, when not given, are read from ``fit``'s parameters at its start."""
         import keras
 
-        return keras.callbacks.LambdaCallback(
-            on_train_begin=self.train_begin, on_epoch_begin=self.epoch_begin,
-            on_train_batch_end=self.batch_end, on_epoch_end=self.epoch_end,
-            on_train_end=self.train_end, async_safe=True)
+        progress = self
+
+        class Progress(keras.callbacks.Callback):
+            async_safe = True
+
+            def on_train_begin(self, logs=None):
+                progress.steps = progress.steps or (self.params or {}).get("steps") or 0
+                progress.train_begin(logs)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                progress.epoch_begin(epoch, logs)
+
+            def on_train_batch_end(self, batch, logs=None):
+                progress.batch_end(batch, logs)
+
+            def on_epoch_end(self, epoch, logs=None):
+                progress.epoch_end(epoch, logs)
+
+            def on_train_end(self, logs=None):
+                progress.train_end(logs)
+
+        return Progress()
 
 
 def read_progress(runs_dir: Path, session: str, since: float) -> list[dict]:

@@ -142,6 +142,44 @@ def summary(results, result, *, seconds: float):
     return pd.Series(values, name="value").to_frame()
 
 
+def training_table(results: dict, runs: dict | None = None):
+    """Notebooks 02 and 03's results: one row per trained model.
+
+    ``results`` is ``{name: evaluation.evaluate_model(...)}`` (the TTA chosen on val), or a saved
+    run's ``metrics.json``, which holds the same and its best epoch, minutes and size; ``runs``
+    (``{name: runs.Run}``) gives those for results not saved yet.
+    """
+    import pandas as pd
+
+    val, test = split_label("val"), split_label("test")
+    rows = {}
+    for name, result in results.items():
+        run = (runs or {}).get(name)
+        history = run.history.get("val_accuracy") if run is not None else None
+        low, high = result["test"]["accuracy_ci95"]
+        minutes = result.get("wall_time_s", run.wall_time_s if run is not None else None)
+        rows[name] = {
+            f"{val} accuracy": result["val"]["accuracy"],
+            "TTA (chosen on val)": result.get("tta_chosen_on_val") or "none",
+            f"{test} accuracy": result["test"]["accuracy"],
+            f"{test} 95% CI": f"{low:.3f}–{high:.3f}",
+            f"{test} accuracy with that TTA": result["test_tta"]["accuracy"],
+            f"{test} macro-F1": result["test"]["macro_f1"],
+            "best epoch": result.get("best_epoch", int(np.nanargmax(history)) + 1 if history else None),
+            "train minutes": None if minutes is None else round(minutes / 60, 1),
+            "parameters": result.get("params", run.model.count_params() if run is not None else None),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").round(4)
+
+
+def per_class_table(results: dict, metric: str = "recall", split: str = "test"):
+    """One per-class metric (``recall``, ``precision``, ``f1``) of each model on ``split``: models
+    down, classes across, from ``{name: evaluation.evaluate_model(...)}``."""
+    import pandas as pd
+
+    return pd.DataFrame({name: result[split][metric] for name, result in results.items()}).T.round(3)
+
+
 def evaluate_report(model_specs: list, *, data: str | None = None, split: str = "test",
                     detect_faces: bool = False, tta: str | None = None, max_images: int = 0,
                     ensemble: bool = False, latency: bool = True, seed: int = 0) -> dict:

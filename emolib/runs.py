@@ -1,11 +1,13 @@
 """Run folders: what a training run writes to ``outputs/runs/<name>/``, when it may resume, and
 reading the finished ones back (``find_runs``).
 
-While it trains: ``run.json`` (its parameters and fingerprints of its data and model, written
-first), ``backup/`` (weights and optimizer state of the last finished epoch and ``state.json``,
-which names them and holds the history), ``best.keras`` (the best epoch on PublicTest),
-``log.csv`` (one row per epoch) and ``progress.json`` (see ``emolib.progress``). ``save_run``
-adds ``model.keras``, ``history.json`` and ``metrics.json`` and removes ``backup/``.
+``open_run`` gets a folder ready for ``model.fit`` and gives its callbacks: ``run.json`` (its
+parameters and fingerprints of its data, model and compile settings, written first),
+``backup/`` (weights and optimizer state of the last finished epoch and ``state.json``, which
+names them and holds the history), ``best.keras`` (the best epoch on PublicTest), ``log.csv``
+(one row per epoch), ``progress.json`` (see ``emolib.progress``) and ``tensorboard/``. Saving
+is a separate call: ``save_run`` adds ``model.keras``, ``history.json`` and ``metrics.json``
+and removes ``backup/``; ``find_runs`` reads them back.
 
 Every file is written atomically (``emolib.checkpoints``). A fresh run first removes everything
 an earlier run left, so a folder never mixes two runs; an interrupted run resumes only with the
@@ -14,19 +16,17 @@ same parameters, data and model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from emolib import __version__
-from emolib.checkpoints import read_json, read_state, save_atomic, write_json
+from emolib import records
+from emolib.checkpoints import RunState, read_json, read_state, save_atomic, write_json
 from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 
@@ -36,50 +36,6 @@ RUN_FILES = ("run.json", "progress.json", "log.csv", "best.keras", "model.keras"
 RUN_FOLDERS = ("backup", "tensorboard", "snapshots")
 #: Set by ``python -m emolib run --fresh``: interrupted runs start over instead of resuming.
 FRESH_VARIABLE = "EMOLIB_FRESH"
-
-
-def fingerprint(*arrays) -> str:
-    """A short digest of arrays' dtypes, shapes and bytes (the same data gives the same one)."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.reshape(-1).view(np.uint8))
-    return digest.hexdigest()[:16]
-
-
-def model_signature(model) -> dict:
-    """Name, weight counts and a digest of the weight shapes: another architecture differs."""
-    shapes = repr([tuple(weight.shape) for weight in model.weights])
-    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-    return {"name": model.name, "weights": int(model.count_params()), "trainable": trainable,
-            "shapes": hashlib.sha256(shapes.encode()).hexdigest()[:16]}
-
-
-def data_signature(images, labels, soft_labels=None) -> dict:
-    """How many images and a fingerprint of them, their labels and any soft labels."""
-    arrays = (images, labels) if soft_labels is None else (images, labels, soft_labels)
-    return {"images": len(images), "fingerprint": fingerprint(*arrays)}
-
-
-def differences(previous: dict, record: dict) -> list[str]:
-    """What changed between two ``run.json`` records, for people (``learning_rate 0.002 -> 0.001``)."""
-    changes = []
-    old_parameters, new_parameters = previous.get("parameters", {}), record.get("parameters", {})
-    for key in sorted(set(old_parameters) | set(new_parameters)):
-        if old_parameters.get(key) != new_parameters.get(key):
-            changes.append(f"{key} {old_parameters.get(key)} -> {new_parameters.get(key)}")
-    for split, old in (previous.get("data") or {}).items():
-        new = (record.get("data") or {}).get(split, {})
-        if old != new:
-            count = (f"{old.get('images')} -> {new.get('images')} images"
-                     if old.get("images") != new.get("images") else "other images")
-            changes.append(f"{split} data ({count})")
-    for key in ("model", "teacher"):
-        if previous.get(key) != record.get(key):
-            changes.append(f"the {key} ({(previous.get(key) or {}).get('name')} -> "
-                           f"{(record.get(key) or {}).get('name')}, other weights)")
-    return changes
 
 
 def start(directory: str | os.PathLike, record: dict, *, fresh: bool | None = None) -> dict | None:
@@ -99,7 +55,7 @@ def start(directory: str | os.PathLike, record: dict, *, fresh: bool | None = No
             print(f"note: {directory.name}: resuming after epoch {state['epoch']} without checking "
                   "its parameters (not recorded by the emolib that started it)")
             return state
-        changes = differences(previous, record)
+        changes = records.differences(previous, record)
         if changes:
             raise EmolibError(
                 f"{directory} holds an interrupted run (epoch {state['epoch']} of "
@@ -124,9 +80,40 @@ def clear(directory: Path) -> None:
         shutil.rmtree(directory / name, ignore_errors=True)
 
 
+def open_run(name: str, model, parameters: dict, *, train_data: tuple, val_data: tuple,
+             soft_labels=None, teacher=None, fresh: bool | None = None) -> OpenRun:
+    """Get ``outputs/runs/<name>/`` ready to train the compiled ``model`` in it; an ``OpenRun``.
+
+    ``parameters`` (``training.recipe(...)``, ``epochs`` among them) go into ``run.json`` with
+    fingerprints of ``train_data`` and ``val_data`` (images, labels), of any ``soft_labels`` or
+    ``teacher``, of the model and of its optimizer and loss. An interrupted run with the same
+    record resumes: its weights and optimizer state are loaded back into ``model`` and
+    ``initial_epoch`` says where ``fit`` goes on. Another record is refused (see ``start``).
+    """
+    for split, (images, _) in (("train_data", train_data), ("val_data", val_data)):
+        if not len(images):  # refused before a run folder exists (tf.data would fail inside fit)
+            raise EmolibError(f"{name}: {split} holds no images; load a source with train and val "
+                              "splits (Dataset.split refuses an empty one)")
+    if getattr(model, "optimizer", None) is None:
+        raise EmolibError(f"{name}: compile the model before open_run (a resumed run loads its "
+                          "optimizer state into it)")
+    record = {"run": name, "parameters": parameters, "model": records.model_signature(model),
+              "teacher": records.model_signature(teacher) if teacher is not None else None,
+              "data": {"train": records.data_signature(*train_data, soft_labels),
+                       "val": records.data_signature(*val_data)},
+              "compiled": records.compile_signature(model)}
+    directory = outputs_dir("runs", name)
+    state = RunState(directory, model, start(directory, record, fresh=fresh))
+    with model.distribute_strategy.scope():  # the optimizer's slots live where it trains
+        done = state.restore()
+    if done:
+        print(f"{name}: resuming after epoch {done} of {parameters['epochs']}")
+    return OpenRun(name, directory, model, dict(parameters), state, done)
+
+
 @dataclass
 class Run:
-    """What ``training.train`` returns: the best model (on val), its history and where it lives."""
+    """A trained run: the best model (on val), its history and where it lives."""
 
     name: str
     directory: Path
@@ -146,22 +133,55 @@ class Run:
         return max(self.history.get("val_accuracy") or [float("nan")])
 
 
-def hardware() -> dict:
-    """The machine a run used: CPU count, platform, GPUs."""
-    import tensorflow as tf
+@dataclass
+class OpenRun:
+    """A run folder that ``model.fit`` trains into: where it starts, its callbacks, its result."""
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+    name: str
+    directory: Path
+    model: object
+    parameters: dict
+    state: RunState
+    initial_epoch: int  #: epochs an interrupted run already did: ``fit(initial_epoch=...)``
+
+    def callbacks(self, *extra, tensorboard: bool = True) -> list:
+        """The callbacks for ``fit``: each epoch's backup, the best model on PublicTest and
+        ``log.csv`` (first, so that later callbacks find them written), ``progress.json`` for
+        the runner's console, then ``extra`` (``keras.callbacks.EarlyStopping``,
+        ``averaging.snapshot_callback``, ...) and TensorBoard logs in ``tensorboard/``."""
+        import keras
+
+        from emolib.progress import TrainingProgress
+
+        epochs = self.parameters["epochs"]
+        found = [self.state.callback(epochs=epochs),
+                 TrainingProgress(self.directory, self.name, epochs, None, self.state).callback(),
+                 *extra]
+        if tensorboard:  # loss, accuracy and learning rate per epoch: `make tensorboard`
+            found.append(keras.callbacks.TensorBoard(str(self.directory / "tensorboard"),
+                                                     write_graph=False))
+        return found
+
+    def result(self) -> Run:
+        """The trained run: its best epoch on PublicTest, history and training time (all sessions)."""
+        import keras
+
+        best_file = self.directory / "best.keras"
+        best = keras.models.load_model(best_file, compile=False) if best_file.exists() else self.model
+        return Run(self.name, self.directory, best, self.state.history, self.parameters,
+                   self.state.seconds, self.initial_epoch)
 
 
-def versions() -> dict:
-    """Library versions worth recording next to a result."""
-    import keras
-    import tensorflow as tf
-
-    return {"emolib": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+def join_phases(*phases: Run) -> Run:
+    """One run trained in phases (notebook 03: the head, then the whole network): the last
+    phase's model, folder and parameters, every phase's epochs in order, their summed time."""
+    history, done = {}, 0
+    for phase in phases:
+        for key, values in phase.history.items():
+            history.setdefault(key, []).extend([done + v for v in values] if key == "epoch" else values)
+        done += len(phase.history.get("val_accuracy", []))
+    return replace(phases[-1], history=history,
+                   wall_time_s=sum(phase.wall_time_s for phase in phases))
 
 
 def export_model(model, path: str | os.PathLike) -> Path:
@@ -186,7 +206,7 @@ def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
         "resumed_from_epoch": run.resumed_from_epoch,
         "best_epoch": (int(np.nanargmax(run.history["val_accuracy"])) + 1
                        if run.history.get("val_accuracy") else None),
-        "hardware": hardware(), "versions": versions(),
+        "hardware": records.hardware(), "versions": records.versions(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **run.extra, **metrics,
     }
     write_json(run.directory / "metrics.json", record)
@@ -224,28 +244,22 @@ def runs_dir() -> Path:
     return outputs_dir("runs", create=False)
 
 
-def find_runs(profile: str = "") -> list[SavedRun]:
-    """Finished runs in ``outputs/runs/``, sorted by name; only ``<profile>-*`` when given.
+def read_run(directory: str | os.PathLike) -> SavedRun | None:
+    """The finished run in ``directory``: ``save_run`` wrote its ``model.keras`` and
+    ``metrics.json``. None for a run still training, crashed, or being saved right now."""
+    directory = Path(directory)
+    metrics = read_json(directory / "metrics.json")
+    if metrics is None or not (directory / "model.keras").is_file():
+        return None
+    return SavedRun(directory.name, directory, metrics, read_json(directory / "history.json") or {})
 
-    A run is finished when ``save_run`` wrote ``model.keras`` and ``metrics.json``; folders of
-    runs still training (or crashed) are left out: see ``unfinished_runs``.
-    """
-    found = []
-    for directory in sorted(runs_dir().glob(f"{profile}-*" if profile else "*")):
-        metrics_file, model_file = directory / "metrics.json", directory / "model.keras"
-        if not (metrics_file.is_file() and model_file.is_file()):
-            continue
-        try:
-            metrics = json.loads(metrics_file.read_text())
-        except (OSError, ValueError):
-            continue  # being written right now, or damaged: treated as unfinished
-        history_file = directory / "history.json"
-        try:
-            history = json.loads(history_file.read_text()) if history_file.is_file() else {}
-        except (OSError, ValueError):
-            history = {}
-        found.append(SavedRun(directory.name, directory, metrics, history))
-    return found
+
+def find_runs(profile: str = "") -> list[SavedRun]:
+    """Finished runs (``read_run``) in ``outputs/runs/``, sorted by name; only ``<profile>-*``
+    when given. Folders of runs still training (or crashed): see ``unfinished_runs``."""
+    found = (read_run(directory) for directory in
+             sorted(runs_dir().glob(f"{profile}-*" if profile else "*")))
+    return [run for run in found if run is not None]
 
 
 def unfinished_runs(profile: str = "") -> list[str]:

@@ -1,22 +1,34 @@
-"""Training: seeds and devices, the tf.data pipeline, and ``train``, which fits with resume.
+"""Training: seeds and devices, the tf.data pipeline, the optimizer and its learning-rate
+schedule, the recipe a run records, and ``train``, all of it in one call.
 
-A run lives in ``outputs/runs/<run_name>/`` (``emolib.runs`` says what it holds and writes it):
-the best epoch on PublicTest, a per-epoch log, a backup while training, ``progress.json`` for
-the runner's console, and after ``save_run`` the inference model, history and metrics.
-Re-running with the same run name after a crash continues from the last finished epoch, if
-the parameters, data and model are the same.
+The notebooks train the way Keras examples do, with these pieces and a run folder::
+
+    train_ds = training.make_dataset(x_train, y_train, batch_size=64, training=True, augment="faces")
+    val_ds = training.make_dataset(x_val, y_val, batch_size=256)
+    model.compile(optimizer=training.optimizer(2e-3, steps=epochs * len(train_ds),
+                                               warmup_steps=len(train_ds), weight_decay=0.01),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=["accuracy"])
+    run = runs.open_run("cpu-emonet", model, training.recipe(epochs=epochs, ...),
+                        train_data=(x_train, y_train), val_data=(x_val, y_val))
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+              initial_epoch=run.initial_epoch, callbacks=run.callbacks())
+    trained = run.result()          # the best epoch on PublicTest, history, training time
+    training.save_run(trained, metrics, profile="cpu")   # a separate, explicit step
+
+``emolib.runs`` owns the run folder: re-running after a crash continues from the last finished
+epoch if the recipe, data and model are the same, and refuses otherwise.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from emolib import CLASS_NAMES, augmentation, checkpoints, runs
+from emolib import CLASS_NAMES, augmentation, runs
 from emolib.errors import EmolibError
-from emolib.paths import outputs_dir
 
 # the run folder's own module; notebooks and scripts call them as training.save_run etc.
-from emolib.runs import Run, export_model, hardware, save_run, versions  # noqa: F401
+from emolib.runs import Run, export_model, save_run  # noqa: F401
 
 #: The seed project's recipe, kept as the baseline: no augmentation, Adam 1e-4, batch 64.
 SEED_RECIPE = {"epochs": 50, "batch_size": 64, "learning_rate": 1e-4, "schedule": "constant",
@@ -137,10 +149,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
     return dataset.map(prepare, num_parallel_calls=autotune).prefetch(autotune)
 
 
-def compile_for_training(model, *, learning_rate: float, schedule: str = "cosine",
-                         steps: int = 1, warmup_steps: int = 0, label_smoothing: float = 0.0,
-                         weight_decay: float = 0.0):
-    """Compile with Adam/AdamW and a constant or warm-up + cosine learning-rate schedule."""
+def optimizer(learning_rate: float, *, schedule: str = "cosine", steps: int = 1,
+              warmup_steps: int = 0, weight_decay: float = 0.0):
+    """AdamW (Adam without ``weight_decay``) at a constant rate or a cosine decay over ``steps``,
+    after a linear warm-up from a tenth of the rate over the first ``warmup_steps``."""
     import keras
 
     if schedule == "cosine":
@@ -151,15 +163,29 @@ def compile_for_training(model, *, learning_rate: float, schedule: str = "cosine
     elif schedule == "constant":
         rate = learning_rate
     else:
-        raise ValueError(f"unknown schedule {schedule!r}; use 'cosine' or 'constant'")
+        raise EmolibError(f"unknown schedule {schedule!r}; use 'cosine' or 'constant'")
     if weight_decay:
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(rate)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-                  metrics=["accuracy"])
-    return model
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
+def recipe(*, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
+           schedule: str = "cosine", warmup_epochs: int = 1, label_smoothing: float = 0.1,
+           weight_decay: float = 0.0, augment: bool | str = True, class_weight: dict | None = None,
+           early_stopping_patience: int | None = None, seed: int = 0,
+           distillation: str | None = None, soft_weight: float = 0.5, temperature: float = 2.0,
+           **more) -> dict:
+    """The parameters a run records in ``run.json`` and ``metrics.json`` (``runs.open_run``):
+    a re-run resumes only with the same ones. Defaults are ``train``'s; ``distillation`` is
+    ``"online"`` (a teacher) or ``"fixed"`` (soft labels); ``more`` adds a notebook's own."""
+    return {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+            "schedule": schedule, "warmup_epochs": warmup_epochs,
+            "label_smoothing": label_smoothing, "weight_decay": weight_decay,
+            "augment": augmentation.kind_of(augment) or False, "class_weight": bool(class_weight),
+            "early_stopping_patience": early_stopping_patience, "seed": seed,
+            "distillation_weight": soft_weight if distillation else 0.0,
+            "distillation": distillation, **({"temperature": temperature} if distillation else {}),
+            **more}
 
 
 def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: int,
@@ -170,72 +196,45 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
           soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
           teacher=None, temperature: float = 2.0) -> Run:
-    """Fit ``model`` on ``train_data`` = (x, y), selecting the best epoch on ``val_data``.
+    """The notebooks' compile, ``runs.open_run``, fit and ``result`` in one call (sweep trials
+    and tests use it): fit ``model`` on ``train_data`` = (x, y) into ``outputs/runs/<run_name>/``,
+    keeping the best epoch on ``val_data``; resumes an interrupted run with the same recipe.
 
     ``soft_labels`` (one row per training image) or a ``teacher`` model turn it into
     distillation, see ``make_dataset``; the selection on ``val_data`` still uses the true labels.
-
-    Each epoch is backed up with the optimizer state, so a re-run after a crash resumes where it
-    stopped (the learning-rate schedule included); a re-run with other parameters, data or
-    model is refused with a line that says how to start over (``emolib.runs.start``).
-    Callbacks: the run folder's backup, best model and log, ``progress.json`` for the runner,
-    optional early stopping and TensorBoard.
+    ``callbacks`` come after the run folder's own (so they see each epoch's checkpoint written).
     """
     import keras
     import tensorflow as tf
 
-    for name, (images, _) in (("train_data", train_data), ("val_data", val_data)):
-        if not len(images):  # refused before a run folder exists (tf.data would fail inside fit)
-            raise EmolibError(f"{run_name}: {name} holds no images; load a source with train "
-                              "and val splits (Dataset.split refuses an empty one)")
-    from emolib.progress import TrainingProgress
-
-    distilling = soft_labels is not None or teacher is not None
-    parameters = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                  "schedule": schedule, "warmup_epochs": warmup_epochs,
-                  "label_smoothing": label_smoothing, "weight_decay": weight_decay,
-                  "augment": augmentation.kind_of(augment) or False, "class_weight": bool(class_weight),
-                  "early_stopping_patience": early_stopping_patience, "seed": seed,
-                  "distillation_weight": soft_weight if distilling else 0.0,
-                  "distillation": ("online" if teacher is not None
-                                   else "fixed" if soft_labels is not None else None)}
-    record = {"run": run_name, "parameters": parameters, "model": runs.model_signature(model),
-              "teacher": runs.model_signature(teacher) if teacher is not None else None,
-              "data": {"train": runs.data_signature(*train_data, soft_labels),
-                       "val": runs.data_signature(*val_data)},
-              "class_weight": class_weight, "temperature": temperature if distilling else None}
-    run_dir = outputs_dir("runs", run_name)
-    state = runs.start(run_dir, record)  # refuses to resume a run with other settings
-
+    steps = int(np.ceil(len(train_data[0]) / batch_size))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model.compile(optimizer=optimizer(learning_rate, schedule=schedule, steps=steps * epochs,
+                                          warmup_steps=steps * warmup_epochs if schedule == "cosine" else 0,
+                                          weight_decay=weight_decay),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                      metrics=["accuracy"])
+    distillation = "online" if teacher is not None else "fixed" if soft_labels is not None else None
+    parameters = recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                        schedule=schedule, warmup_epochs=warmup_epochs,
+                        label_smoothing=label_smoothing, weight_decay=weight_decay, augment=augment,
+                        class_weight=class_weight, early_stopping_patience=early_stopping_patience,
+                        seed=seed, distillation=distillation, soft_weight=soft_weight,
+                        temperature=temperature)
+    run = runs.open_run(run_name, model, parameters, train_data=train_data, val_data=val_data,
+                        soft_labels=soft_labels, teacher=teacher)
     train_ds = make_dataset(*train_data, batch_size=batch_size, training=True, augment=augment,
                             seed=seed, soft_labels=soft_labels, soft_weight=soft_weight,
                             teacher=teacher, temperature=temperature)
     val_ds = make_dataset(*val_data, batch_size=256)
-    steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
-    with (strategy or tf.distribute.get_strategy()).scope():
-        compile_for_training(model, learning_rate=learning_rate, schedule=schedule,
-                             steps=steps_per_epoch * epochs,
-                             warmup_steps=steps_per_epoch * warmup_epochs if schedule == "cosine" else 0,
-                             label_smoothing=label_smoothing, weight_decay=weight_decay)
-        run_state = checkpoints.RunState(run_dir, model, state)
-        resumed_from = run_state.restore()
-    if resumed_from:
-        print(f"{run_name}: resuming after epoch {resumed_from} of {epochs}")
-    progress = TrainingProgress(run_dir, run_name, epochs, steps_per_epoch, run_state)
-    callbacks = [run_state.callback(), progress.callback(), *(callbacks or [])]
+    extra = list(callbacks or [])
     if early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                                       patience=early_stopping_patience))
-    if tensorboard:  # loss, accuracy and learning rate per epoch: `make tensorboard`
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
-
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=resumed_from,
-              callbacks=callbacks, class_weight=class_weight, verbose=verbose,
-              shuffle=False)  # tf.data shuffles
-    best_file = run_dir / "best.keras"
-    best_model = keras.models.load_model(best_file, compile=False) if best_file.exists() else model
-    return Run(run_name, run_dir, best_model, run_state.history, parameters, run_state.seconds,
-               resumed_from)
+        extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                   patience=early_stopping_patience))
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=run.initial_epoch,
+              callbacks=run.callbacks(*extra, tensorboard=tensorboard), class_weight=class_weight,
+              verbose=verbose, shuffle=False)  # make_dataset shuffles (Keras warns otherwise)
+    return run.result()
 
 
 def balanced_class_weight(labels: np.ndarray, power: float = 0.5) -> dict:

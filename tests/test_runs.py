@@ -1,5 +1,6 @@
 """Run folders: a resume only with the same settings, a fresh run leaves nothing of the previous
-one, a kill during a checkpoint write loses one epoch at most, and progress.json for the runner."""
+one, a kill during a checkpoint write loses one epoch at most, progress.json for the runner, and
+the notebooks' way in: model.compile, runs.open_run, model.fit, run.result()."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from test_training import Crash, CrashAfterEpoch, tiny_emonet, toy_data
 
-from emolib import checkpoints, models, progress, runs, training
+from emolib import checkpoints, models, progress, records, runs, training
 from emolib.errors import EmolibError
 
 
@@ -136,6 +137,96 @@ def test_training_writes_progress_for_the_runner():
     assert record["epoch_log"][0]["eta_s"] > 0 and record["eta_s"] == 0
 
 
+def compiled(model, steps: int, learning_rate: float = 1e-3):
+    """``model`` compiled the way the notebooks do it."""
+    import keras
+
+    model.compile(optimizer=training.optimizer(learning_rate, steps=steps, warmup_steps=2,
+                                               weight_decay=0.01),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.slow
+def test_a_notebook_style_fit_killed_after_an_epoch_resumes_with_its_optimizer_state():
+    """Notebooks 02 and 03 train with model.compile, runs.open_run and model.fit: a run killed
+    after its second epoch goes on at the third, the optimizer (and its schedule) where it was."""
+    train_data, val_data = toy_data(64), toy_data(32, seed=1)
+    train_ds = training.make_dataset(*train_data, batch_size=32, training=True)
+    val_ds = training.make_dataset(*val_data, batch_size=256)
+    recipe = training.recipe(epochs=3, batch_size=32, augment=False)
+
+    def open_and_fit(*extra):
+        model = compiled(tiny_emonet(), steps=3 * len(train_ds))
+        run = runs.open_run("quick-notebook", model, recipe, train_data=train_data, val_data=val_data)
+        start = (run.initial_epoch, int(model.optimizer.iterations.numpy()))
+        model.fit(train_ds, validation_data=val_ds, epochs=3, initial_epoch=run.initial_epoch,
+                  callbacks=run.callbacks(*extra), verbose=0)
+        return run, start
+
+    with pytest.raises(Crash):
+        open_and_fit(CrashAfterEpoch(2))
+    run, start = open_and_fit()
+    assert start == (2, 2 * len(train_ds))  # two epochs of steps done: the schedule goes on
+    trained = run.result()
+    assert trained.resumed_from_epoch == 2 and trained.history["epoch"] == [0, 1, 2]
+    assert trained.parameters == recipe and trained.wall_time_s > 0
+    assert json.loads((trained.directory / "progress.json").read_text())["resumed_from"] == 2
+    assert (trained.directory / "tensorboard").is_dir()
+    assert runs.read_run(trained.directory) is None  # trained, not saved: saving is its own step
+    training.save_run(trained, {}, profile="quick")
+    saved = runs.read_run(trained.directory)
+    assert saved.metrics["parameters"] == recipe and saved.metrics["resumed_from_epoch"] == 2
+    assert saved.metrics["best_epoch"] == int(np.argmax(trained.history["val_accuracy"])) + 1
+    assert [found.name for found in runs.find_runs("quick")] == ["quick-notebook"]
+
+
+@pytest.mark.slow
+def test_open_run_refuses_a_fit_that_would_not_continue_the_run():
+    train_data, val_data = toy_data(64), toy_data(32, seed=1)
+    train_ds = training.make_dataset(*train_data, batch_size=32, training=True)
+    recipe = training.recipe(epochs=3, batch_size=32, augment=False)
+    with pytest.raises(EmolibError, match="compile the model before open_run"):
+        runs.open_run("quick-refused", tiny_emonet(), recipe, train_data=train_data, val_data=val_data)
+    assert not outputs_dir_of("quick-refused").exists()
+
+    model = compiled(tiny_emonet(), steps=3 * len(train_ds))
+    run = runs.open_run("quick-refused", model, recipe, train_data=train_data, val_data=val_data)
+    with pytest.raises(Crash):
+        model.fit(train_ds, epochs=3, callbacks=run.callbacks(CrashAfterEpoch(1)), verbose=0)
+
+    other_rate = compiled(tiny_emonet(), steps=3 * len(train_ds), learning_rate=2e-3)
+    with pytest.raises(EmolibError, match=r"compile optimizer\.learning_rate\.warmup_target 0\.001 -> 0\.002"):
+        runs.open_run("quick-refused", other_rate, recipe, train_data=train_data, val_data=val_data)
+    model = compiled(tiny_emonet(), steps=3 * len(train_ds))
+    run = runs.open_run("quick-refused", model, recipe, train_data=train_data, val_data=val_data)
+    assert run.initial_epoch == 1
+    with pytest.raises(EmolibError, match=r"initial_epoch=run\.initial_epoch \(1\)"):
+        model.fit(train_ds, epochs=3, callbacks=run.callbacks(), verbose=0)
+    with pytest.raises(EmolibError, match=r"fit\(epochs=5\) but the run records epochs=3"):
+        model.fit(train_ds, epochs=5, initial_epoch=1, callbacks=run.callbacks(), verbose=0)
+    model.fit(train_ds, epochs=3, initial_epoch=run.initial_epoch, callbacks=run.callbacks(), verbose=0)
+    assert run.result().history["epoch"] == [0, 1, 2]
+
+
+def outputs_dir_of(name):
+    from emolib.paths import outputs_dir
+
+    return outputs_dir("runs", name, create=False)
+
+
+def test_join_phases_numbers_the_epochs_on_and_adds_the_minutes(tmp_path):
+    head = runs.Run("r/head", tmp_path / "head", "head model", {"epoch": [0, 1], "val_accuracy": [0.3, 0.4]},
+                    {"epochs": 2}, 60.0)
+    fine = runs.Run("r", tmp_path, "fine model", {"epoch": [0, 1, 2], "val_accuracy": [0.5, 0.6, 0.55]},
+                    {"epochs": 3}, 120.0, resumed_from_epoch=1)
+    joined = runs.join_phases(head, fine)
+    assert joined.history == {"epoch": [0, 1, 2, 3, 4], "val_accuracy": [0.3, 0.4, 0.5, 0.6, 0.55]}
+    assert (joined.model, joined.directory, joined.parameters) == ("fine model", tmp_path, {"epochs": 3})
+    assert joined.wall_time_s == 180.0 and fine.history["epoch"] == [0, 1, 2]  # fine is unchanged
+
+
 class FakeRunState:
     epoch, best, best_epoch = 0, None, None
     history = {}
@@ -195,8 +286,8 @@ def test_console_appends_epoch_lines_or_rewrites_one_line_on_a_terminal(tmp_path
 
 def test_fingerprints_tell_data_and_models_apart():
     images, labels = toy_data(16)
-    assert runs.fingerprint(images, labels) == runs.fingerprint(images.copy(), labels.copy())
+    assert records.fingerprint(images, labels) == records.fingerprint(images.copy(), labels.copy())
     changed = images.copy()
     changed[0, 0, 0, 0] ^= 1
-    assert runs.fingerprint(changed, labels) != runs.fingerprint(images, labels)
-    assert runs.fingerprint(images, labels) != runs.fingerprint(images, np.roll(labels, 1))
+    assert records.fingerprint(changed, labels) != records.fingerprint(images, labels)
+    assert records.fingerprint(images, labels) != records.fingerprint(images, np.roll(labels, 1))
