@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -97,7 +96,9 @@ class RunState:
     best model to ``backup/best-epoch-N.keras``; then ``backup/state.json`` is replaced (the
     commit); then the new best replaces ``best.keras``, ``log.csv`` is rewritten and the older
     backup removed. Killed anywhere, the state names complete files, and ``restore`` installs or
-    drops a best model the commit did or did not reach.
+    drops a best model the commit did or did not reach. A run that ended keeps its state, marked
+    ``finished``, until ``runs.save_run`` removes the backup: a notebook re-run after a crash in a
+    later stage finds it trained.
     """
 
     def __init__(self, directory: str | os.PathLike, model, state: dict | None = None,
@@ -110,6 +111,7 @@ class RunState:
         self.rows = [dict(row) for row in state.get("rows", [])]
         self.best_epoch, self.best = state.get("best_epoch"), state.get("best_value")
         self.earlier_seconds = float(state.get("seconds", 0.0))
+        self.finished = bool(state.get("finished"))
         self.session_start, self.session_end = time.perf_counter(), None
 
     @property
@@ -155,9 +157,7 @@ class RunState:
             pending = save_atomic(self.backup / f"best-epoch-{self.epoch:04d}.keras", self.model.save)
             self.best, self.best_epoch = value, self.epoch
         previous, self.weights = self.weights, weights
-        write_json(self.backup / "state.json", {
-            "epoch": self.epoch, "weights": weights, "rows": self.rows, "monitor": self.monitor,
-            "best_epoch": self.best_epoch, "best_value": self.best, "seconds": self.seconds})
+        self._commit()
         if improved:
             os.replace(pending, self.directory / "best.keras")
         self._write_log()
@@ -165,8 +165,16 @@ class RunState:
             (self.backup / previous).unlink(missing_ok=True)
 
     def finish(self) -> None:
-        """Training ended normally: the backup is no longer needed."""
-        shutil.rmtree(self.backup, ignore_errors=True)
+        """Training ended normally (all epochs, or stopped early): marked in the state."""
+        self.finished = True
+        if self.weights:
+            self._commit()
+
+    def _commit(self) -> None:
+        write_json(self.backup / "state.json", {
+            "epoch": self.epoch, "weights": self.weights, "rows": self.rows, "monitor": self.monitor,
+            "best_epoch": self.best_epoch, "best_value": self.best, "seconds": self.seconds,
+            "finished": self.finished})
 
     def _write_log(self) -> None:
         history = self.history

@@ -43,7 +43,8 @@ def start(directory: str | os.PathLike, record: dict, *, fresh: bool | None = No
 
     An interrupted run (a backup in ``directory``) with the same record resumes; one with another
     record is refused with a line that says what changed and how to start over. ``fresh`` (or
-    ``EMOLIB_FRESH=1``) discards it instead. Starting fresh removes every file an earlier run left.
+    ``EMOLIB_FRESH=1``) discards it instead, as another record does a finished run not saved
+    yet. Starting fresh removes every file an earlier run left.
     """
     directory = Path(directory)
     fresh = os.environ.get(FRESH_VARIABLE) == "1" if fresh is None else fresh
@@ -56,17 +57,19 @@ def start(directory: str | os.PathLike, record: dict, *, fresh: bool | None = No
                   "its parameters (not recorded by the emolib that started it)")
             return state
         changes = records.differences(previous, record)
-        if changes:
+        if changes and not state.get("finished"):
             raise EmolibError(
                 f"{directory} holds an interrupted run (epoch {state['epoch']} of "
                 f"{previous.get('parameters', {}).get('epochs', '?')}) with other settings: "
                 f"{'; '.join(changes[:4])}{' ...' if len(changes) > 4 else ''}; re-run with its "
                 f"settings to resume it, or start over with `python -m emolib run ... --fresh` "
                 f"(or delete {directory})")
-        return state
+        if not changes:
+            return state
     if state is not None:
-        print(f"note: {directory.name}: starting over; the interrupted run's {state['epoch']} "
-              "epochs are discarded (--fresh)")
+        print(f"note: {directory.name}: starting over; the " + (
+            f"unsaved finished run's {state['epoch']} epochs had other settings" if not fresh
+            else f"earlier run's {state['epoch']} epochs are discarded (--fresh)"))
     clear(directory)
     write_json(directory / "run.json", {**record, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return None
@@ -106,9 +109,12 @@ def open_run(name: str, model, parameters: dict, *, train_data: tuple, val_data:
     state = RunState(directory, model, start(directory, record, fresh=fresh))
     with model.distribute_strategy.scope():  # the optimizer's slots live where it trains
         done = state.restore()
-    if done:
+    if state.finished:  # trained in an earlier session (then the notebook stopped), not saved
+        print(f"{name}: trained already ({done} epochs), not saved yet; fit has nothing to do")
+    elif done:
         print(f"{name}: resuming after epoch {done} of {parameters['epochs']}")
-    return OpenRun(name, directory, model, dict(parameters), state, done)
+    return OpenRun(name, directory, model, dict(parameters), state,
+                   parameters["epochs"] if state.finished else done, resumed_from=done)
 
 
 @dataclass
@@ -142,7 +148,8 @@ class OpenRun:
     model: object
     parameters: dict
     state: RunState
-    initial_epoch: int  #: epochs an interrupted run already did: ``fit(initial_epoch=...)``
+    initial_epoch: int  #: where ``fit`` goes on: ``fit(initial_epoch=run.initial_epoch)``
+    resumed_from: int = 0  #: epochs done in earlier sessions
 
     def callbacks(self, *extra, tensorboard: bool = True) -> list:
         """The callbacks for ``fit``: each epoch's backup, the best model on PublicTest and
@@ -169,7 +176,7 @@ class OpenRun:
         best_file = self.directory / "best.keras"
         best = keras.models.load_model(best_file, compile=False) if best_file.exists() else self.model
         return Run(self.name, self.directory, best, self.state.history, self.parameters,
-                   self.state.seconds, self.initial_epoch)
+                   self.state.seconds, self.resumed_from)
 
 
 def join_phases(*phases: Run) -> Run:
@@ -194,7 +201,8 @@ def export_model(model, path: str | os.PathLike) -> Path:
 
 
 def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
-    """Write ``model.keras``, ``history.json`` and ``metrics.json`` into the run's folder."""
+    """Write ``model.keras``, ``history.json`` and ``metrics.json`` into the run's folder; the
+    backups of the run and of its phases in sub-folders go (a re-run starts them over)."""
     export_model(run.model, run.directory / "model.keras")
     write_json(run.directory / "history.json", run.history)
     record = {
@@ -210,7 +218,8 @@ def save_run(run: Run, metrics: dict, *, profile: str, notes: str = "") -> Path:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, **run.extra, **metrics,
     }
     write_json(run.directory / "metrics.json", record)
-    shutil.rmtree(run.directory / "backup", ignore_errors=True)
+    for backup in (run.directory / "backup", *run.directory.glob("*/backup")):  # phases' too (03)
+        shutil.rmtree(backup, ignore_errors=True)
     return run.directory / "metrics.json"
 
 

@@ -51,7 +51,7 @@ def test_resume_with_other_settings_is_refused_with_a_way_to_start_over(monkeypa
 
 
 @pytest.mark.slow
-def test_same_settings_resume_where_the_run_stopped():
+def test_same_settings_resume_where_the_run_stopped(capsys):
     train_data, val_data = toy_data(64), toy_data(32, seed=1)
     settings = dict(run_name="same", epochs=3, batch_size=32, verbose=0, augment=False)
     with pytest.raises(Crash):
@@ -59,7 +59,17 @@ def test_same_settings_resume_where_the_run_stopped():
                        **settings)
     run = training.train(tiny_emonet(), train_data, val_data, **settings)
     assert run.resumed_from_epoch == 2 and run.history["epoch"] == [0, 1, 2]
-    assert not (run.directory / "backup").exists()  # finished: nothing left to resume
+    # a notebook that stopped after this run (in a later stage) finds it trained when re-run
+    again = training.train(tiny_emonet(), train_data, val_data, **settings)
+    assert again.resumed_from_epoch == 3 and again.history == run.history
+    np.testing.assert_array_equal(again.model.get_weights()[0], run.model.get_weights()[0])
+    assert "same: trained already (3 epochs), not saved yet" in capsys.readouterr().out
+    # other settings start a finished, unsaved run over (an interrupted one is refused, below)
+    changed = training.train(tiny_emonet(), train_data, val_data, learning_rate=5e-3, **settings)
+    assert changed.resumed_from_epoch == 0 and changed.history["epoch"] == [0, 1, 2]
+    assert "unsaved finished run's 3 epochs had other settings" in capsys.readouterr().out
+    training.save_run(changed, {}, profile="quick")
+    assert not (run.directory / "backup").exists()  # saved: nothing left to resume
 
 
 @pytest.mark.slow
