@@ -161,23 +161,38 @@ def test_a_shared_log_removed_by_another_command_is_no_traceback(tmp_path, capfd
 
 
 TOY_TRAINING = """\
+import keras
 import numpy as np
-from emolib import models, training
+from emolib import models, runs, training
 rng = np.random.default_rng(0)
 labels = rng.integers(0, 7, 128)
 images = np.clip(rng.normal(30 + labels[:, None, None, None] * 30, 10, (128, 48, 48, 1)),
                  0, 255).astype(np.uint8)
+train_ds = training.make_dataset(images, labels, batch_size=32, training=True)
+val_ds = training.make_dataset(images[:64], labels[:64], batch_size=256)
 model = models.build_emonet(widths=(4, 8, 8, 8), dense_units=8)
-run = training.train(model, (images, labels), (images[:64], labels[:64]), run_name=f"{profile}-toy",
-                     epochs=epochs, batch_size=32, augment=False)"""
+model.compile(optimizer=training.optimizer(1e-3, steps=epochs * len(train_ds)),
+              loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+run = runs.open_run(f"{profile}-toy", model, training.recipe(epochs=epochs, batch_size=32, augment=False),
+                    train_data=(images, labels), val_data=(images[:64], labels[:64]))
+
+def kill(epoch, logs=None):
+    if epoch + 1 == kill_after:
+        raise RuntimeError(f"killed after epoch {kill_after}")
+
+model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=run.initial_epoch,
+          callbacks=run.callbacks(keras.callbacks.LambdaCallback(on_epoch_end=kill)), verbose=2)
+trained = run.result()
+print("epochs", trained.history["epoch"], "resumed from", trained.resumed_from_epoch)"""
+TOY_PARAMETERS = ('profile: str = "cpu"  # quick | cpu | full\n'
+                  'epochs: int = 5  # training epochs\n'
+                  'kill_after: int = 0  # stop the kernel after this epoch (0: never)')
 
 
 @pytest.mark.slow
 def test_runner_console_shows_epochs_time_left_accuracy_and_the_run_folder(notebooks, tmp_path,
                                                                           capfd):
-    write_notebook(notebooks, "07_train.ipynb", TOY_TRAINING,
-                   parameters='profile: str = "cpu"  # quick | cpu | full\n'
-                              'epochs: int = 5  # training epochs')
+    write_notebook(notebooks, "07_train.ipynb", TOY_TRAINING, parameters=TOY_PARAMETERS)
     log = tmp_path / "kernel.log"
     assert main(["run", "--only", "07", "-p", "epochs=2", "--log", str(log)]) == 0
     out, err = capfd.readouterr()
@@ -191,6 +206,23 @@ def test_runner_console_shows_epochs_time_left_accuracy_and_the_run_folder(noteb
         assert noise not in out + err
     kernel_output = log.read_text()
     assert "absl::InitializeLog" in kernel_output and "Epoch 2/2" in kernel_output
+
+
+@pytest.mark.slow
+def test_a_notebook_killed_while_fitting_resumes_when_run_again(notebooks, capfd):
+    """A notebook that trains with model.compile, runs.open_run and model.fit dies after its
+    second epoch; run again, it trains the third only, and says where it resumed."""
+    write_notebook(notebooks, "07_train.ipynb", TOY_TRAINING, parameters=TOY_PARAMETERS)
+    assert main(["run", "--only", "07", "-p", "epochs=3", "-p", "kill_after=2"]) == 2
+    out, err = capfd.readouterr()
+    assert "RuntimeError: killed after epoch 2" in err and "07_train.ipynb failed" in err
+    assert main(["run", "--only", "07", "-p", "epochs=3"]) == 0
+    out, err = capfd.readouterr()
+    assert "quick-toy  resumed after epoch 2 of 3" in out
+    assert [line.split()[2] for line in out.splitlines() if "quick-toy  epoch" in line] == ["3/3"]
+    executed = stdout_of(outputs_dir("notebooks", "quick") / "07_train.ipynb")
+    assert "quick-toy: resuming after epoch 2 of 3" in executed
+    assert "epochs [0, 1, 2] resumed from 2" in executed
 
 
 @pytest.mark.slow
