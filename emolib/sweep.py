@@ -178,7 +178,7 @@ def arm_variants(arms: dict) -> list[dict]:
 def trial_parameters(config: dict) -> dict:
     """The parameters a trial runs with: its config (fixed values and draws), then its arm's."""
     arm = {k: v for k, v in (config.get("arm") or {}).items() if k != "arm"}
-    return {**{k: v for k, v in config.items() if k not in ("sweep", "arm")}, **arm}
+    return {**{k: v for k, v in config.items() if k not in ("sweep", "environment", "arm")}, **arm}
 
 
 def _fixed(spec: dict) -> dict:
@@ -235,6 +235,9 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
     elif (directory / "sweep.json").exists():
         raise EmolibError(f"a sweep named {spec['name']!r} exists in {directory}; pass --resume "
                           "to continue it, or choose another --name")
+    restore = resume and tune.Tuner.can_restore(str(directory))
+    if not restore:  # new trials: run folders of the same names would be taken for theirs
+        trials.refuse_taken_runs(spec, len(plan(spec)))
     if not address:  # fail early when the data is missing; decode it once, not in every trial
         from emolib import datasets
 
@@ -243,9 +246,9 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
     (directory / "sweep.json").write_text(json.dumps(spec, indent=1) + "\n")
     trainable = tune.with_resources(trials.train_trial if spec["target"] == "train" else trials.notebook_trial,
                                     {"cpu": spec["cpus_per_trial"], "gpu": spec["gpus_per_trial"]})
+    environment = trials.environment()  # each trial sets it: Ray may be running without it
     started = not ray.is_initialized()
     if started:
-        environment = {k: v for k, v in os.environ.items() if k.startswith(("EMOLIB_", "KERAS_", "TF_"))}
         options = ({"address": address} if address else
                    {"num_cpus": os.cpu_count(), "include_dashboard": False,
                     "object_store_memory": 256 * 2**20})
@@ -257,10 +260,11 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
             raise EmolibError("the local Ray did not start within its 30 s (is the CPU busy with "
                               "other jobs?); try again when it is freer") from None
     try:
-        if resume and tune.Tuner.can_restore(str(directory)):
+        if restore:
             tuner = tune.Tuner.restore(str(directory), trainable, resume_errored=True)
         else:
-            tuner = tune.Tuner(trainable, param_space=_param_space(spec, tune), tune_config=tune.TuneConfig(
+            space = _param_space(spec, tune, environment)
+            tuner = tune.Tuner(trainable, param_space=space, tune_config=tune.TuneConfig(
                 metric=METRIC, mode="max", num_samples=spec["num_samples"], scheduler=_scheduler(spec),
                 max_concurrent_trials=spec["max_concurrent"], trial_dirname_creator=_trial_dirname),
                 run_config=tune.RunConfig(name=spec["name"], storage_path=str(directory.parent), verbose=1))
@@ -273,8 +277,8 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
     return table
 
 
-def _param_space(spec: dict, tune) -> dict:
-    space = {"sweep": _settings(spec), **_fixed(spec)}
+def _param_space(spec: dict, tune, environment: dict) -> dict:
+    space = {"sweep": _settings(spec), "environment": environment, **_fixed(spec)}
     for key, domain in spec["space"].items():
         kind, args = next(iter(domain.items()))
         space[key] = (tune.grid_search(args) if kind == "grid" else tune.choice(args) if kind == "choice"

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from emolib import sweep
+from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 from emolib.sweep import METRIC, trial_parameters
 
@@ -36,10 +37,50 @@ def trial_tag(settings: dict, trial_id: str) -> str:
     return f"{settings['name']}-{int(trial_id.rsplit('_', 1)[-1]):02d}"
 
 
-def _limit_threads(cpus: float) -> None:
-    """TensorFlow in this trial (and a notebook's kernel) uses the CPUs Tune gave it, not all."""
-    threads = str(max(1, math.floor(cpus)))
+def environment() -> dict:
+    """What trials take from this process: ``EMOLIB_*`` (folders made absolute: Tune runs each
+    trial in a folder of its own), ``KERAS_*`` and ``TF_*``. Ray passes them on when the sweep
+    starts it, and each trial sets them itself (Ray may have been started without them)."""
+    found = {key: value for key, value in os.environ.items() if key.startswith(("EMOLIB_", "KERAS_", "TF_"))}
+    found["EMOLIB_OUTPUTS"] = str(outputs_dir(create=False).resolve())
+    for key in ("EMOLIB_CACHE", "EMOLIB_DATA_DIR", "EMOLIB_DATA"):
+        if found.get(key):
+            found[key] = str(Path(found[key]).resolve())
+    return found
+
+
+def refuse_taken_runs(spec: dict, count: int) -> None:
+    """Refuse to start ``count`` new trials whose run folders exist: named by sweep and trial
+    number only, they would be taken for the trials' own (a finished stage 1 is not trained again)."""
+    settings, runs = sweep._settings(spec), outputs_dir("runs", create=False)
+    taken = [name for number in range(count) for stage in range(len(STAGES[spec["target"]]))
+             if (runs / (name := run_name(settings, f"_{number}", stage))).exists()]
+    if taken:
+        raise EmolibError(f"{runs / taken[0]} (one of {len(taken)} run folders this sweep would write) "
+                          f"exists from an earlier sweep named {spec['name']!r}; choose another --name, "
+                          "or remove them")
+
+
+def _start(config: dict) -> tuple[dict, dict]:
+    """A trial's first step: the environment of the process that started the sweep, TensorFlow
+    on the CPUs Tune gave it (and a notebook's kernel); its settings and parameters."""
+    os.environ.update(config.get("environment") or {})
+    threads = str(max(1, math.floor(config["sweep"]["cpus_per_trial"])))
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = threads
+    return config["sweep"], trial_parameters(config)
+
+
+def _own_stage(folder: Path, trial_id: str) -> bool:
+    """Whether ``folder`` holds a run this trial finished before it was restored (Tune keeps a
+    trial's id); a finished run of another trial there is refused, not trained over."""
+    try:
+        saved = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False  # not finished: training.train resumes it or starts it
+    if (saved.get("sweep") or {}).get("trial") != trial_id:
+        raise EmolibError(f"{folder} holds a run of another sweep or trial; remove it or choose "
+                          "another sweep --name")
+    return True
 
 
 def _subset(images, labels, limit: int):
@@ -78,8 +119,7 @@ def train_trial(config: dict) -> None:
     stage 2's fine-tuning with ``finetune_augment`` when ``finetune_epochs``); saves the runs."""
     from ray import tune
 
-    settings, params = config["sweep"], trial_parameters(config)
-    _limit_threads(settings["cpus_per_trial"])
+    settings, params = _start(config)
     from emolib import datasets, evaluation, models, training
 
     trial_id = tune.get_context().get_trial_id()
@@ -103,7 +143,7 @@ def train_trial(config: dict) -> None:
     for index, (epochs, learning_rate, augment, warmup) in enumerate(stages):
         name = run_name(settings, trial_id, index - len(stages))
         saved = outputs_dir("runs", create=False) / name
-        if index < len(stages) - 1 and (saved / "metrics.json").exists():  # a restored trial
+        if _own_stage(saved, trial_id) and index < len(stages) - 1:  # a restored trial
             with strategy.scope():
                 model, done = models.load_model(saved / "model.keras"), done + epochs
             seconds += json.loads((saved / "metrics.json").read_text())["wall_time_s"]
@@ -113,7 +153,8 @@ def train_trial(config: dict) -> None:
                              warmup_epochs=warmup if params["schedule"] == "cosine" else 0,
                              callbacks=[_report_callback(name, done, total)], **common)
         scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only
-        training.save_run(run, {"val": scores, "sweep": {**settings, "arm": (config.get("arm") or {}).get("arm")}},
+        trial = {**settings, "arm": (config.get("arm") or {}).get("arm"), "trial": trial_id}
+        training.save_run(run, {"val": scores, "sweep": trial},
                           profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
         model, done, seconds = run.model, done + epochs, seconds + run.wall_time_s
     tune.report(_epoch_result(run.history[METRIC][-1], total, name, val_macro_f1=scores["macro_f1"],
@@ -127,8 +168,7 @@ def notebook_trial(config: dict) -> None:
 
     from emolib import runner
 
-    settings, params = config["sweep"], trial_parameters(config)
-    _limit_threads(settings["cpus_per_trial"])
+    settings, params = _start(config)
     trial_id = tune.get_context().get_trial_id()
     tag = trial_tag(settings, trial_id)
     folders = [outputs_dir("runs", create=False) / run_name(settings, trial_id, stage)
