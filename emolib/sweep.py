@@ -253,7 +253,8 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
                    {"num_cpus": os.cpu_count(), "include_dashboard": False,
                     "object_store_memory": 256 * 2**20})
         try:
-            ray.init(**options, runtime_env={"env_vars": environment}, logging_level=logging.WARNING)
+            variables = {**{k: v for k, v in os.environ.items() if k.startswith("TF_")}, **environment}
+            ray.init(**options, runtime_env={"env_vars": variables}, logging_level=logging.WARNING)
         except Exception as error:  # Ray gives its processes ~30 s to start, however busy the CPU
             if "timed out during startup" not in str(error):
                 raise

@@ -38,10 +38,11 @@ def trial_tag(settings: dict, trial_id: str) -> str:
 
 
 def environment() -> dict:
-    """What trials take from this process: ``EMOLIB_*`` (folders made absolute: Tune runs each
-    trial in a folder of its own), ``KERAS_*`` and ``TF_*``. Ray passes them on when the sweep
-    starts it, and each trial sets them itself (Ray may have been started without them)."""
-    found = {key: value for key, value in os.environ.items() if key.startswith(("EMOLIB_", "KERAS_", "TF_"))}
+    """The settings trials take from this process, ``EMOLIB_*`` (folders made absolute: Tune runs
+    each trial in a folder of its own) and ``KERAS_*``. They travel in each trial's config, since
+    Ray may have been started without them; Tune prints and saves that, so no ``TF_*`` (a prefix
+    Terraform's tokens share) goes there."""
+    found = {key: value for key, value in os.environ.items() if key.startswith(("EMOLIB_", "KERAS_"))}
     found["EMOLIB_OUTPUTS"] = str(outputs_dir(create=False).resolve())
     for key in ("EMOLIB_CACHE", "EMOLIB_DATA_DIR", "EMOLIB_DATA"):
         if found.get(key):
@@ -256,18 +257,34 @@ def _cell(value):
 
 
 def arms_summary(table, spec: dict) -> str:
-    """The ablation table: each arm's mean best PublicTest accuracy (± half the seeds' range),
-    its difference to the control arm, macro-F1 and minutes."""
-    control = table.loc[table["arm"] == spec["control"], "best PublicTest accuracy"].mean()
+    """The ablation table: each arm's mean best PublicTest accuracy over its finished trials (±
+    half their range), its difference to the control arm, macro-F1 and minutes; then the noise
+    floor, the spread of the control's seeds. A trial that failed or was stopped is counted apart,
+    never averaged in (a failed control seed is not a noise floor of 0)."""
+    finished = table[table["status"] == "finished"]
+    control = finished.loc[finished["arm"] == spec["control"], "best PublicTest accuracy"]
     lines = [f"| arm | seeds | best PublicTest acc | vs {spec['control']} | PublicTest macro-F1 | minutes |",
              "|---|---|---|---|---|---|"]
     for arm in dict.fromkeys(a["arm"] for a in sweep.arm_variants(spec["arms"])):
-        rows = table[table["arm"] == arm]
+        rows = finished[finished["arm"] == arm]
+        unfinished = int((table["arm"] == arm).sum()) - len(rows)
+        seeds = f"{len(rows)}" + (f" (+{unfinished} unfinished)" if unfinished else "")
+        if rows.empty:
+            lines.append(f"| {arm} | {seeds} | - | - | - | - |")
+            continue
         accuracy = rows["best PublicTest accuracy"]
         spread = f" (±{(accuracy.max() - accuracy.min()) / 2 * 100:.1f})" if len(rows) > 1 else ""
-        delta = "" if arm == spec["control"] else f"{(accuracy.mean() - control) * 100:+.1f}"
-        lines.append(f"| {arm} | {len(rows)} | {accuracy.mean() * 100:.1f}%{spread} | {delta} | "
+        delta = ("" if arm == spec["control"] else "-" if control.empty
+                 else f"{(accuracy.mean() - control.mean()) * 100:+.1f}")
+        lines.append(f"| {arm} | {seeds} | {accuracy.mean() * 100:.1f}%{spread} | {delta} | "
                      f"{rows['PublicTest macro-F1'].mean():.3f} | {rows['minutes'].mean():.1f} |")
+    if len(control) > 1:
+        lines.append(f"\nNoise floor: the {len(control)} seeds of {spec['control']} are "
+                     f"{(control.max() - control.min()) * 100:.1f} points apart; a difference within "
+                     "about that is noise.")
+    else:
+        lines.append(f"\nNo noise floor: {spec['control']} has {len(control)} finished seed(s); give "
+                     "it seed: [0, 1] (and --resume failed ones).")
     return "\n".join(lines) + "\n"
 
 

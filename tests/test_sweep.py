@@ -83,11 +83,21 @@ def test_the_ablation_sweep_runs_the_arms_of_the_hand_written_runner():
 def test_the_summary_reads_each_arm_against_the_control():
     table = pd.DataFrame({"arm": ["full", "full", "no batch norm"], "seed": [0, 1, 0],
                           "best PublicTest accuracy": [0.60, 0.62, 0.55],
-                          "PublicTest macro-F1": [0.5, 0.5, 0.4], "minutes": [4.0, 5.0, 4.5]})
-    spec = {"control": "full", "arms": {"full": {"seed": [0, 1]}, "no batch norm": {"batch_norm": False}}}
+                          "PublicTest macro-F1": [0.5, 0.5, 0.4], "minutes": [4.0, 5.0, 4.5],
+                          "status": ["finished"] * 3})
+    spec = {"control": "full", "arms": {"full": {"seed": [0, 1]}, "no batch norm": {"batch_norm": False},
+                                        "no augmentation": {"augment": "none"}}}
     summary = trials.arms_summary(table, spec)
     assert "| full | 2 | 61.0% (±1.0) |  | 0.500 | 4.5 |" in summary
     assert "| no batch norm | 1 | 55.0% | -6.0 | 0.400 | 4.5 |" in summary
+    assert "| no augmentation | 0 | - | - | - | - |" in summary  # not run (an --arms subset)
+    assert "Noise floor: the 2 seeds of full are 2.0 points apart" in summary
+    table.loc[1, ["best PublicTest accuracy", "status"]] = [float("nan"), "error"]  # a failed seed
+    table.loc[2, "status"] = "stopped early"
+    summary = trials.arms_summary(table, spec)
+    assert "| full | 1 (+1 unfinished) | 60.0% |  | 0.500 | 4.0 |" in summary  # not ±0.0
+    assert "| no batch norm | 0 (+1 unfinished) | - | - | - | - |" in summary
+    assert "No noise floor: full has 1 finished seed(s)" in summary
 
 
 def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
