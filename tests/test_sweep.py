@@ -44,6 +44,9 @@ def test_definitions_refuse_unknown_parameters_targets_and_names(tmp_path):
         sweep.definition("train", pairs=["learning_rat=1e-3,2e-3"])
     with pytest.raises(EmolibError, match="ship_default: not a parameter"):  # the function never ships
         sweep.definition("train", pairs=["ship_default=True"])
+    with pytest.raises(EmolibError, match="finetune_schedule: not a parameter"):  # notebook 02's alone
+        sweep.definition("train", pairs=["finetune_schedule=constant,cosine"])
+    assert "average_epochs" not in sweep.plan(sweep.definition("train", name="t"))[0]
     with pytest.raises(EmolibError, match="unknown sweep target '05'"):
         sweep.definition("5")
     with pytest.raises(EmolibError, match="sweep name"):
