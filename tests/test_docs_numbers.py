@@ -35,3 +35,17 @@ def test_notebook_03_quotes_the_readme_mobilenet_row_and_the_recorded_recipe():
     recipes = frontier.recorded()
     public = recipes.loc[recipes["model"] == "mobilenet_v2", "public_test_accuracy"].item()
     assert f"{public * 100:.1f}% plain" in text  # the PublicTest accuracy TTA was chosen against
+
+
+def test_notebook_02_shows_the_recorded_ablation_sweep_table():
+    """Notebook 02's ablation table is the sweep's summary.md, kept in docs/metrics: row for row."""
+    record = (ROOT / "docs" / "metrics" / "ablation-session8.md").read_text()
+    summary = record.split("## summary.md")[1].split("## results.md")[0]
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 8  # the control and the seven ingredients of the runner it replaced
+    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
+    cell = next(c.source for c in notebook.cells if c.source.startswith("## Why these ingredients"))
+    for row in rows:
+        assert row in cell.splitlines(), row
+    wall = float(re.search(r"([\d.]+) s wall", record).group(1))
+    assert f"{wall / 60:.1f} minutes" in " ".join(cell.split())
