@@ -58,32 +58,38 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
+def literal(text: str):
+    """``-p`` text as the Python value it spells (``"3"`` -> 3, ``"[8,16]"`` -> a list), or the
+    text itself when it spells none (``faces``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _coerce(name: str, value, spec: dict, notebook: str):
     """``value`` (text from ``-p``, or a Python value) as the declared type, or EmolibError."""
     kind, expected = spec["type"], _TYPES.get(spec["type"])
     if expected is None:
         return value  # an annotation the runner does not know: passed as it is
-    literal = value
+    parsed = value
     if isinstance(value, str):
         if kind == "bool" and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            literal = value
+        parsed = literal(value)
     if kind == "str":
-        if isinstance(literal, str):
-            return literal
-        if isinstance(value, str) and isinstance(literal, numbers.Number) \
-                and not isinstance(literal, bool):
+        if isinstance(parsed, str):
+            return parsed
+        if isinstance(value, str) and isinstance(parsed, numbers.Number) \
+                and not isinstance(parsed, bool):
             return value  # -p run_tag=2 is the text "2"
     elif kind in ("int", "float"):
-        if isinstance(literal, numbers.Integral) and not isinstance(literal, bool):
-            return int(literal) if kind == "int" else float(literal)
-        if kind == "float" and isinstance(literal, numbers.Real) and not isinstance(literal, bool):
-            return float(literal)
-    elif isinstance(literal, expected):
-        return literal
+        if isinstance(parsed, numbers.Integral) and not isinstance(parsed, bool):
+            return int(parsed) if kind == "int" else float(parsed)
+        if kind == "float" and isinstance(parsed, numbers.Real) and not isinstance(parsed, bool):
+            return float(parsed)
+    elif isinstance(parsed, expected):
+        return parsed
     default = spec["default"]
     example = (default or "TEXT") if kind == "str" else repr(default).replace(" ", "")
     comment = f" ({spec['comment']})" if spec["comment"] else ""

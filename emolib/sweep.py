@@ -12,7 +12,6 @@ trials; PrivateTest never reaches Tune. A trial leaves a run folder
 
 from __future__ import annotations
 
-import ast
 import itertools
 import json
 import logging
@@ -62,18 +61,12 @@ def parse_space(pairs: list[str]) -> tuple[dict, dict]:
 
 def _values(text: str) -> list:
     """``"1e-3,2e-3"`` -> [0.001, 0.002]; ``"[8,16],[16,32]"`` -> two lists; bare words stay strings."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return [_literal(item) for item in text.split(",")]
+    from emolib.parameters import literal
+
+    value = literal(text)
+    if value is text:  # not one Python value: comma-separated items, each a value or a word
+        return [literal(item.strip()) for item in text.split(",")]
     return list(value) if isinstance(value, tuple) else [value]
-
-
-def _literal(text: str):
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        return text.strip()
 
 
 def definition(target: str | None = None, *, config: str | None = None, pairs=(), arms=None,
@@ -268,7 +261,8 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
             space = _param_space(spec, tune, environment)
             tuner = tune.Tuner(trainable, param_space=space, tune_config=tune.TuneConfig(
                 metric=METRIC, mode="max", num_samples=spec["num_samples"], scheduler=_scheduler(spec),
-                max_concurrent_trials=spec["max_concurrent"], trial_dirname_creator=_trial_dirname),
+                max_concurrent_trials=spec["max_concurrent"],
+                trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
                 run_config=tune.RunConfig(name=spec["name"], storage_path=str(directory.parent), verbose=1))
         grid = tuner.fit()
     finally:
@@ -299,7 +293,3 @@ def _scheduler(spec: dict):
 
     return ASHAScheduler(time_attr="epoch", max_t=10_000, grace_period=spec["grace_epochs"],
                          reduction_factor=2)
-
-
-def _trial_dirname(trial) -> str:
-    return f"trial_{trial.trial_id}"
