@@ -106,17 +106,21 @@ def _soften(probabilities, temperature: float):
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64,
                  training: bool = False, augment: bool | str = False, seed: int = 0,
                  soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
-                 teacher=None, temperature: float = 2.0):
-    """A ``tf.data`` pipeline over cached arrays: shuffle, batch, augment, one-hot, prefetch.
+                 teacher=None, temperature: float = 2.0, mix: str = "none",
+                 mix_alpha: float | None = None):
+    """A ``tf.data`` pipeline over cached arrays: shuffle, batch, augment, one-hot, mix, prefetch.
 
     Images stay uint8 until the batch is formed (a quarter of the memory traffic of float32).
     With ``soft_labels`` (n x 7, e.g. from ``teacher_targets``) each target is
     ``(1 - soft_weight) * one_hot + soft_weight * soft_label``: distillation. With ``teacher``
     (a model taking the same raw images) the soft label is instead the teacher's softened
     prediction on the very (augmented) batch the student trains on, a consistent teacher that
-    has not memorised these views.
+    has not memorised these views. ``mix`` ("mixup" or "cutmix", ``augmentation.mix_batch``)
+    then mixes the training batch's faces in pairs, targets alike (after any soft labels).
     """
     import tensorflow as tf
+
+    alpha = augmentation.mix_alpha(mix, mix_alpha)  # refuses a bad name before any work
 
     autotune = tf.data.AUTOTUNE
     columns = (images, labels.astype(np.int32))
@@ -144,6 +148,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
             soft = _soften(teacher(x, training=False), temperature)
         if soft is not None:
             target = (1.0 - soft_weight) * target + soft_weight * soft
+        if training and alpha is not None:
+            x, target = augmentation.mix_batch(x, target, mix, alpha)
         return x, target
 
     return dataset.map(prepare, num_parallel_calls=autotune).prefetch(autotune)
@@ -174,10 +180,13 @@ def recipe(*, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
            weight_decay: float = 0.0, augment: bool | str = True, class_weight: dict | None = None,
            early_stopping_patience: int | None = None, seed: int = 0,
            distillation: str | None = None, soft_weight: float = 0.5, temperature: float = 2.0,
-           **more) -> dict:
+           mix: str = "none", mix_alpha: float | None = None, **more) -> dict:
     """The parameters a run records in ``run.json`` and ``metrics.json`` (``runs.open_run``):
     a re-run resumes only with the same ones. Defaults are ``train``'s; ``distillation`` is
-    ``"online"`` (a teacher) or ``"fixed"`` (soft labels); ``more`` adds a notebook's own."""
+    ``"online"`` (a teacher) or ``"fixed"`` (soft labels); ``mix`` and its alpha are recorded
+    when not "none" (so runs recorded before mixing existed still resume); ``more`` adds a
+    notebook's own."""
+    alpha = augmentation.mix_alpha(mix, mix_alpha)
     return {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
             "schedule": schedule, "warmup_epochs": warmup_epochs,
             "label_smoothing": label_smoothing, "weight_decay": weight_decay,
@@ -185,7 +194,7 @@ def recipe(*, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
             "early_stopping_patience": early_stopping_patience, "seed": seed,
             "distillation_weight": soft_weight if distillation else 0.0,
             "distillation": distillation, **({"temperature": temperature} if distillation else {}),
-            **more}
+            **({"mix": mix, "mix_alpha": alpha} if alpha is not None else {}), **more}
 
 
 def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: int,
@@ -195,13 +204,15 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           early_stopping_patience: int | None = None, tensorboard: bool = True,
           seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
           soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
-          teacher=None, temperature: float = 2.0) -> Run:
+          teacher=None, temperature: float = 2.0, mix: str = "none",
+          mix_alpha: float | None = None) -> Run:
     """The notebooks' compile, ``runs.open_run``, fit and ``result`` in one call (sweep trials
     and tests use it): fit ``model`` on ``train_data`` = (x, y) into ``outputs/runs/<run_name>/``,
     keeping the best epoch on ``val_data``; resumes an interrupted run with the same recipe.
 
     ``soft_labels`` (one row per training image) or a ``teacher`` model turn it into
     distillation, see ``make_dataset``; the selection on ``val_data`` still uses the true labels.
+    ``mix`` mixes the training batches (mixup, cutmix; see ``make_dataset``).
     ``callbacks`` come after the run folder's own (so they see each epoch's checkpoint written).
     """
     import keras
@@ -220,12 +231,13 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
                         label_smoothing=label_smoothing, weight_decay=weight_decay, augment=augment,
                         class_weight=class_weight, early_stopping_patience=early_stopping_patience,
                         seed=seed, distillation=distillation, soft_weight=soft_weight,
-                        temperature=temperature)
+                        temperature=temperature, mix=mix, mix_alpha=mix_alpha)
     run = runs.open_run(run_name, model, parameters, train_data=train_data, val_data=val_data,
                         soft_labels=soft_labels, teacher=teacher)
     train_ds = make_dataset(*train_data, batch_size=batch_size, training=True, augment=augment,
                             seed=seed, soft_labels=soft_labels, soft_weight=soft_weight,
-                            teacher=teacher, temperature=temperature)
+                            teacher=teacher, temperature=temperature, mix=mix,
+                            mix_alpha=mix_alpha)
     val_ds = make_dataset(*val_data, batch_size=256)
     extra = list(callbacks or [])
     if early_stopping_patience:
