@@ -151,6 +151,7 @@ def train_trial(config: dict) -> None:
             continue
         run = training.train(model, train_data, val_data, run_name=name, epochs=epochs,
                              learning_rate=learning_rate, augment=augment,
+                             mix=params["mix"] if index else "none",  # stage 2 only, as in notebook 02
                              warmup_epochs=warmup if params["schedule"] == "cosine" else 0,
                              callbacks=[_report_callback(name, done, total)], **common)
         scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only

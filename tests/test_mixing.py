@@ -126,3 +126,11 @@ def test_interrupted_run_with_another_mix_is_refused():
                          batch_size=32, augment=False, mix="mixup", verbose=0, tensorboard=False)
     assert run.resumed_from_epoch == 1
     assert run.parameters["mix"] == "mixup" and run.history["epoch"] == [0, 1, 2]
+
+
+def test_notebook_02_and_the_sweeps_train_target_take_mix():
+    """``mix`` is a notebook 02 parameter (stage 2), so the training function's sweep knows it."""
+    from emolib import sweep
+
+    assert sweep.target_defaults("train", "quick")["mix"] == "none"
+    assert sweep.target_defaults("02", "cpu")["mix"] == "none"
