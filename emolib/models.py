@@ -49,29 +49,53 @@ def build_seed_cnn():
     return model
 
 
+#: EmoNet's stage blocks: two 3x3 convs, with an identity (or 1x1) shortcut, or squeeze-excitation.
+BLOCKS = ("plain", "residual", "se")
+
+
 def build_emonet(widths: tuple = (32, 64, 128, 256), dropout: float = 0.4,
-                 dense_units: int = 256, batch_norm: bool = True, name: str = "emonet"):
+                 dense_units: int = 256, batch_norm: bool = True, name: str = "emonet",
+                 block: str = "plain", input_size: int = INPUT_SHAPE[0]):
     """The stronger CNN for 48x48 faces: VGG-style blocks of two 3x3 convs with batch norm.
 
     Standardisation (``x/127.5 - 1``) is inside; each block halves the resolution
     (48 -> 24 -> 12 -> 6 -> 3); global average pooling keeps the head small. Not compiled:
     ``model.compile(optimizer=training.optimizer(...), ...)`` sets the optimizer and schedule.
-    ``batch_norm=False`` (biases instead) exists for the ablation in ``benchmarks/``.
+    ``batch_norm=False`` (biases instead), ``block="residual"`` (each block's convs get a
+    shortcut: identity, or a 1x1 conv where the width changes), ``block="se"`` (each block's
+    convs are followed by squeeze-and-excitation, ratio 8) and a smaller ``input_size`` (the same
+    weights at 32 px: progressive resizing) exist for the ablation in ``benchmarks/``.
     """
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    if block not in BLOCKS:
+        raise EmolibError(f"block {block!r}: use one of {', '.join(BLOCKS)}")
+
+    def conv(x, width):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=not batch_norm)(x)
+        return layers.BatchNormalization()(x) if batch_norm else x
+
+    inputs = keras.Input(shape=(input_size, input_size, 1), name="pixels")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
-    for block, width in enumerate(widths):
-        for _ in range(2):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=not batch_norm)(x)
-            if batch_norm:
-                x = layers.BatchNormalization()(x)
-            x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
-        if block >= 1:
-            x = layers.Dropout(0.1 * block)(x)
+    for index, width in enumerate(widths):
+        if block == "residual":
+            shortcut = x
+            if x.shape[-1] != width:
+                shortcut = layers.Conv2D(width, 1, use_bias=not batch_norm)(x)
+                shortcut = layers.BatchNormalization()(shortcut) if batch_norm else shortcut
+            x = conv(layers.Activation("relu")(conv(x, width)), width)
+            x = layers.Activation("relu")(layers.Add()([x, shortcut]))
+        else:
+            for _ in range(2):
+                x = layers.Activation("relu")(conv(x, width))
+        if block == "se":
+            scale = layers.GlobalAveragePooling2D(keepdims=True)(x)
+            scale = layers.Dense(max(1, width // 8), activation="relu")(scale)
+            x = layers.Multiply()([x, layers.Dense(width, activation="sigmoid")(scale)])
+        x = layers.MaxPooling2D(2, name=f"pool{index + 1}")(x)
+        if index >= 1:
+            x = layers.Dropout(0.1 * index)(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dense(dense_units, use_bias=not batch_norm)(x)
     if batch_norm:
