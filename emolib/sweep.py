@@ -28,7 +28,7 @@ TARGETS = ("train", "02", "03")
 METRIC = "val_accuracy"  #: PublicTest accuracy: the one number the scheduler sees
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 #: Knobs of the training function beyond notebook 02's parameters (used by the ablation).
-TRAIN_EXTRAS = {"batch_norm": True, "schedule": "cosine"}
+TRAIN_EXTRAS = {"batch_norm": True, "schedule": "cosine", "progressive_size": 0}
 #: Notebook 02 parameters the training function has no use for (refused: sweep notebook 02 for
 #: a stage 2 from a saved model, its schedule or weight averaging).
 TRAIN_UNUSED = {"profile", "run_tag", "train_seed_baseline", "train_emonet", "seed_epochs",
@@ -144,6 +144,19 @@ def _check(spec: dict) -> None:
                               f"it has {', '.join(sorted(known))}")
     if spec["arms"] and spec["control"] not in spec["arms"]:
         raise EmolibError(f"control arm {spec['control']!r} is not among the arms")
+    if spec["target"] == "train":  # refused here in one line, not in each trial's traceback
+        _check_values(spec)
+
+
+def _check_values(spec: dict) -> None:
+    """EmoNet's ``block`` and ``progressive_size`` of every trial the definition makes."""
+    from emolib import models, progressive
+
+    for trial in plan(spec):
+        if trial.get("block") not in models.BLOCKS and "(" not in str(trial.get("block")):
+            raise EmolibError(f"block {trial['block']!r}: use one of {', '.join(models.BLOCKS)}")
+        if isinstance(trial.get("epochs"), int) and not isinstance(trial.get("progressive_size"), str):
+            progressive.check(trial["progressive_size"], trial["epochs"])
 
 
 def target_defaults(target: str, profile: str) -> dict:

@@ -20,15 +20,17 @@ from emolib.errors import EmolibError
 from emolib.paths import outputs_dir
 from emolib.sweep import METRIC, trial_parameters
 
-#: The run folders a swept notebook trains, in order: their log.csv rows are the trial's epochs.
-STAGES = {"train": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
+#: The run folders a swept notebook trains, in order: their log.csv rows are the trial's epochs
+#: (the training function's first: stage 1's first half at a smaller size, ``progressive_size``).
+STAGES = {"train": ("{profile}-emonet-small-{tag}", "{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
           "02": ("{profile}-emonet-stage1-{tag}", "{profile}-emonet-{tag}"),
           "03": ("{profile}-mobilenet_v2-{tag}/head", "{profile}-mobilenet_v2-{tag}")}
 
 
 def run_name(settings: dict, trial_id: str, stage: int = -1) -> str:
     """A trial's run folder: ``<profile>-<model>-<sweep>-<NN>`` (NN: Tune's trial number), or
-    that of an earlier stage (EmoNet's stage 1, MobileNetV2's head) with ``stage=0``."""
+    that of an earlier stage with ``stage=-2`` (EmoNet's stage 1, MobileNetV2's head) or ``-3``
+    (EmoNet's progressive first half)."""
     return STAGES[settings["target"]][stage].format(profile=settings["profile"],
                                                      tag=trial_tag(settings, trial_id))
 
@@ -117,48 +119,67 @@ def _epoch_result(score: float, epoch: int, run: str, **final) -> dict:
 
 def train_trial(config: dict) -> None:
     """A Tune trial: EmoNet with notebook 02's recipe and this trial's parameters (stage 1, then
-    stage 2's fine-tuning with ``finetune_augment`` when ``finetune_epochs``); saves the runs."""
+    stage 2's fine-tuning with ``finetune_augment`` when ``finetune_epochs``); saves the runs.
+    With ``progressive_size``, stage 1's first half trains at that size into a run of its own
+    (``...-emonet-small-...``), on one learning-rate schedule with the rest (``emolib.progressive``)."""
     from ray import tune
 
     settings, params = _start(config)
-    from emolib import datasets, evaluation, models, training
+    from emolib import datasets, evaluation, models, progressive, training
 
     trial_id = tune.get_context().get_trial_id()
     strategy = training.setup(params["seed"])  # a MirroredStrategy when the trial holds several GPUs
     data = datasets.load(params["data_source"] or None, progress=False)
     train_data = _subset(*data.split("train"), params["max_train_images"])
     val_data = _subset(*data.split("val"), params["max_eval_images"])
-    with strategy.scope():
-        model = models.build_emonet(widths=tuple(params["widths"]), dense_units=params["dense_units"],
-                                    batch_norm=params["batch_norm"])
+    epochs, small = params["epochs"], params["progressive_size"]
+    progressive.check(small, epochs)
+
+    def build(size: int = 48):
+        with strategy.scope():
+            return models.build_emonet(widths=tuple(params["widths"]), dense_units=params["dense_units"],
+                                       batch_norm=params["batch_norm"], block=params["block"], input_size=size)
+
     power = params["class_weight_power"]
     common = dict(batch_size=params["batch_size"], label_smoothing=params["label_smoothing"],
                   weight_decay=params["weight_decay"], seed=params["seed"], verbose=0,
                   strategy=strategy, schedule=params["schedule"],
                   class_weight=training.balanced_class_weight(train_data[1], power) if power else None)
-    stages = [(params["epochs"], params["learning_rate"], params["augment"], 1)]
+    cosine = params["schedule"] == "cosine"
+    stage1 = -2 if params["finetune_epochs"] else -1  # the run folders, STAGES["train"]' index
+    # phases: (folder, epochs, learning rate, augment, warm-up epochs, input size, stage-1 epochs done)
+    first = progressive.first_epochs(epochs) if small else 0
+    phases = [(-3, first, params["learning_rate"], params["augment"], 1, small, 0)] if small else []
+    phases.append((stage1, epochs - first, params["learning_rate"], params["augment"], 0 if small else 1, 48, first))
     if params["finetune_epochs"]:  # stage 2 starts from stage 1's best epoch, without warm-up
-        stages.append((params["finetune_epochs"], params["finetune_learning_rate"],
-                       params["finetune_augment"], 0))
-    total, done, seconds = sum(stage[0] for stage in stages), 0, 0.0
-    for index, (epochs, learning_rate, augment, warmup) in enumerate(stages):
-        name = run_name(settings, trial_id, index - len(stages))
+        phases.append((-1, params["finetune_epochs"], params["finetune_learning_rate"],
+                       params["finetune_augment"], 0, 48, 0))
+    total, done, seconds, model = sum(phase[1] for phase in phases), 0, 0.0, None
+    for index, (folder, count, learning_rate, augment, warmup, size, before) in enumerate(phases):
+        name = run_name(settings, trial_id, folder)
         saved = outputs_dir("runs", create=False) / name
-        if _own_stage(saved, trial_id) and index < len(stages) - 1:  # a restored trial
+        if _own_stage(saved, trial_id) and index < len(phases) - 1:  # a restored trial
             with strategy.scope():
-                model, done = models.load_model(saved / "model.keras"), done + epochs
+                model, done = models.load_model(saved / "model.keras"), done + count
             seconds += json.loads((saved / "metrics.json").read_text())["wall_time_s"]
             continue
-        run = training.train(model, train_data, val_data, run_name=name, epochs=epochs,
-                             learning_rate=learning_rate, augment=augment,
-                             mix=params["mix"] if index else "none",  # stage 2 only, as in notebook 02
-                             warmup_epochs=warmup if params["schedule"] == "cosine" else 0,
-                             callbacks=[_report_callback(name, done, total)], **common)
-        scores = evaluation.evaluate(run.model, *val_data, split="val")  # PublicTest only
-        trial = {**settings, "arm": (config.get("arm") or {}).get("arm"), "trial": trial_id}
+        model = build(size) if model is None else progressive.carry_over(model, build, size)
+        extra = [_report_callback(name, done, total)]
+        if small and index < 2:  # a part of a progressive stage 1: one schedule over both
+            extra.append(progressive.stage_schedule(
+                params["learning_rate"], schedule=params["schedule"], epochs=epochs, warmup_epochs=1,
+                steps_per_epoch=-(-len(train_data[1]) // params["batch_size"]), done_epochs=before))
+        run = training.train(model, progressive.resized(train_data, size), progressive.resized(val_data, size),
+                             run_name=name, epochs=count, learning_rate=learning_rate, augment=augment,
+                             warmup_epochs=warmup if cosine else 0,
+                             callbacks=[c for c in extra if c is not None], **common)
+        at_48 = progressive.carry_over(run.model, build, 48)  # its weights at 48 px
+        scores = evaluation.evaluate(at_48, *val_data, split="val")  # PublicTest only
+        trial = {**settings, "arm": (config.get("arm") or {}).get("arm"), "trial": trial_id,
+                 **({"input_size": size, "stage1_epochs_before": before} if small else {})}
         training.save_run(run, {"val": scores, "sweep": trial},
                           profile=settings["profile"], notes=f"trial of sweep {settings['name']}")
-        model, done, seconds = run.model, done + epochs, seconds + run.wall_time_s
+        model, done, seconds = run.model, done + count, seconds + run.wall_time_s
     tune.report(_epoch_result(run.history[METRIC][-1], total, name, val_macro_f1=scores["macro_f1"],
                               minutes=seconds / 60, finished=True))
 
