@@ -48,6 +48,16 @@ def pipeline_faces_per_second(images, labels, mix: str, steps: int = 60) -> floa
     return steps * 64 / (time.perf_counter() - start)
 
 
+def pipeline_rounds(train_data, rounds: int, steps: int = 300) -> dict:
+    """Faces per second of the training pipeline for each mixing, measured in turn (none, mixup,
+    cutmix, none, ...) so that load from other processes falls on all of them alike."""
+    measured = {mix: [] for mix in ARMS.values()}
+    for _ in range(rounds):
+        for mix in measured:
+            measured[mix].append(round(pipeline_faces_per_second(*train_data, mix, steps)))
+    return measured
+
+
 def epoch_timer():
     """A Keras callback recording each epoch's wall seconds (training and the PublicTest pass)."""
     import keras
@@ -104,9 +114,10 @@ def write_table(rows: list[dict], conditions: dict) -> None:
         mix = row["mix"] if row["mix"] == "none" else f"{row['mix']} ({row['mix_alpha']:g})"
         by_epoch = ", ".join(f"{100 * a:.2f}" for a in row["val_accuracy_by_epoch"])
         each = ", ".join(f"{seconds:.0f}" for seconds in row.get("seconds_by_epoch", []))
+        each = f" ({each})" if each else ""
         lines.append(f"| {row['arm']} | {row['seed']} | {mix} | {by_epoch} | "
                      f"**{100 * row['best_val_accuracy']:.2f}** ({row['best_epoch']}) | "
-                     f"{row['val_macro_f1']:.3f} | {row['seconds_per_epoch']:.0f} ({each}) | "
+                     f"{row['val_macro_f1']:.3f} | {row['seconds_per_epoch']:.0f}{each} | "
                      f"{row['pipeline_faces_per_second']} |")
     lines += ["", "## Conditions", ""]
     for key, value in conditions.items():
@@ -121,6 +132,8 @@ def main(argv=None) -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pipeline-only", type=int, default=0, metavar="ROUNDS",
+                        help="only time the input pipeline of each mixing, in turn, ROUNDS times")
     parser.add_argument("--resume", action="store_true",
                         help="continue interrupted run folders instead of starting over")
     args = parser.parse_args(argv)
@@ -137,6 +150,11 @@ def main(argv=None) -> int:
 
     data = datasets.load(os.environ.get("EMOLIB_DATA") or None, progress=False)
     train_data, val_data = data.split("train"), data.split("val")
+    if args.pipeline_only:
+        measured = pipeline_rounds(train_data, args.pipeline_only)
+        print(json.dumps(measured))
+        (METRICS.parent / f"{METRICS.stem}-pipeline.json").write_text(json.dumps(measured, indent=1) + "\n")
+        return 0
     start_accuracy = evaluation.evaluate(models.load_model(args.start), *val_data, split="val")["accuracy"]
     store = METRICS.with_suffix(".json")
     rows = json.loads(store.read_text()) if store.exists() else []
@@ -162,7 +180,8 @@ def main(argv=None) -> int:
                        "TF_NUM_INTRAOP_THREADS=1, under load (the lead's training on the other "
                        "core, other helpers' tests)",
             "s / epoch": "wall seconds of an epoch including the PublicTest pass; pipeline "
-                         "faces/s: make_dataset's training batches alone (60 batches of 64)",
+                         "faces/s: make_dataset's training batches alone (60 batches of 64 after "
+                         "the arm; `--pipeline-only` measures the three in turn, longer)",
         })
         print(json.dumps({k: row[k] for k in ("arm", "seed", "best_val_accuracy", "val_macro_f1",
                                               "seconds_per_epoch")}), flush=True)
