@@ -169,10 +169,11 @@ def train_trial(config: dict) -> None:
             extra.append(progressive.stage_schedule(
                 params["learning_rate"], schedule=params["schedule"], epochs=epochs, warmup_epochs=1,
                 steps_per_epoch=-(-len(train_data[1]) // params["batch_size"]), done_epochs=before))
+        stage2 = {"mix": params["mix"]} if params["finetune_epochs"] and folder == -1 else {}  # notebook 02's
         run = training.train(model, progressive.resized(train_data, size), progressive.resized(val_data, size),
                              run_name=name, epochs=count, learning_rate=learning_rate, augment=augment,
                              warmup_epochs=warmup if cosine else 0,
-                             callbacks=[c for c in extra if c is not None], **common)
+                             callbacks=[c for c in extra if c is not None], **common, **stage2)
         at_48 = progressive.carry_over(run.model, build, 48)  # its weights at 48 px
         scores = evaluation.evaluate(at_48, *val_data, split="val")  # PublicTest only
         trial = {**settings, "arm": (config.get("arm") or {}).get("arm"), "trial": trial_id,

@@ -106,7 +106,7 @@ def test_the_two_parts_of_a_progressive_stage_follow_one_schedule():
 
 
 @pytest.mark.slow
-def test_a_progressive_trial_trains_half_at_32_px_then_48_px(kaggle_zip, monkeypatch):
+def test_a_progressive_trial_trains_half_at_32_px_then_48_px_then_stage_2(kaggle_zip, monkeypatch):
     from test_sweep import fake_tune
 
     from emolib import trials
@@ -114,15 +114,18 @@ def test_a_progressive_trial_trains_half_at_32_px_then_48_px(kaggle_zip, monkeyp
 
     reports = fake_tune(monkeypatch, "0a1b2_00002")
     spec = sweep.definition("train", name="prog", pairs=[
-        "epochs=2", "finetune_epochs=0", "widths=[4,8,8,8]", "dense_units=8", "progressive_size=32",
-        "block=se", f"data_source={kaggle_zip}"])
+        "epochs=2", "finetune_epochs=1", "mix=mixup", "widths=[4,8,8,8]", "dense_units=8",
+        "progressive_size=32", "block=se", f"data_source={kaggle_zip}"])
     trials.train_trial({"sweep": sweep._settings(spec), **sweep._fixed(spec), "arm": {"arm": "p", "seed": 0}})
-    assert [r["epoch"] for r in reports] == [1, 2] and reports[-1]["finished"]
-    small, final = (json.loads((outputs_dir("runs", name) / "metrics.json").read_text())
-                    for name in ("quick-emonet-small-prog-02", "quick-emonet-prog-02"))
-    assert small["sweep"]["input_size"] == 32 and final["sweep"]["input_size"] == 48
-    assert small["parameters"]["epochs"] == 1 and final["parameters"]["epochs"] == 1
-    assert reports[-1]["minutes"] == pytest.approx((small["wall_time_s"] + final["wall_time_s"]) / 60, abs=0.01)
+    assert [r["epoch"] for r in reports] == [1, 2, 3] and reports[-1]["finished"]
+    small, stage1, final = (json.loads((outputs_dir("runs", name) / "metrics.json").read_text())
+                            for name in ("quick-emonet-small-prog-02", "quick-emonet-stage1-prog-02",
+                                         "quick-emonet-prog-02"))
+    assert small["sweep"]["input_size"] == 32 and stage1["sweep"]["input_size"] == 48
+    assert small["parameters"]["epochs"] == stage1["parameters"]["epochs"] == final["parameters"]["epochs"] == 1
+    assert final["parameters"]["mix"] == "mixup" and "mix" not in stage1["parameters"]  # stage 2's alone
+    runs = (small, stage1, final)
+    assert reports[-1]["minutes"] == pytest.approx(sum(r["wall_time_s"] for r in runs) / 60, abs=0.01)
     assert final["val"]["accuracy"] == pytest.approx(reports[-1]["val_accuracy"])
     saved = models.load_model(outputs_dir("runs", "quick-emonet-prog-02") / "model.keras")
     assert saved.input_shape == (None, 48, 48, 1)
