@@ -218,14 +218,14 @@ def add_sweep(commands) -> None:
 
 
 def _sweep(args) -> int:
-    from emolib import sweep
+    from emolib import sweep, sweep_folder
     from emolib.paths import outputs_dir
     from emolib.reports import markdown_table
 
     if args.resume:
         if not args.name:
             raise EmolibError("--resume needs the --name of the sweep to continue")
-        spec = sweep.saved(args.name)
+        spec = sweep_folder.saved(args.name)
     else:
         spec = sweep.definition(
             args.target, config=args.config, pairs=args.parameter, arms=args.arms, name=args.name,

@@ -7,7 +7,8 @@ trials; PrivateTest never reaches Tune. A trial leaves a run folder
 ``outputs/runs/<profile>-<model>-<sweep>-<NN>/`` (and, for a notebook, the executed copy
 ``NN_name-<sweep>-<NN>.ipynb``); ``outputs/sweeps/<sweep>/`` holds Tune's experiment (restored by
 ``resume``), ``sweep.json``, ``results.csv``/``.md`` (best PublicTest first) and, with arms,
-``summary.md``. Ray is imported inside functions only: ``pip install -e ".[sweep]"``.
+``summary.md`` (written and read by ``emolib.sweep_folder``). Ray is imported inside functions
+only: ``pip install -e ".[sweep]"``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from emolib.errors import EmolibError
-from emolib.paths import notebooks_dir, outputs_dir
+from emolib.paths import notebooks_dir
 
 #: What a sweep runs: EmoNet's training function (notebook 02's recipe), or notebook 02 or 03.
 TARGETS = ("train", "02", "03")
@@ -214,14 +215,6 @@ def _settings(spec: dict) -> dict:
     return {key: spec[key] for key in ("name", "target", "profile", "cpus_per_trial")}
 
 
-def saved(name: str) -> dict:
-    """The definition of the sweep ``name`` as it was started (for ``resume``)."""
-    path = outputs_dir("sweeps", create=False) / name / "sweep.json"
-    if not path.is_file():
-        raise EmolibError(f"no sweep named {name!r} in {path.parent.parent}; start it without --resume")
-    return json.loads(path.read_text())
-
-
 def run(spec: dict, *, address: str = "", resume: bool = False):
     """Run (or, with ``resume``, continue) a sweep on Ray Tune; returns the results table.
 
@@ -234,11 +227,11 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
     except ImportError:
         raise EmolibError('sweeps run on Ray Tune, which is not installed here: '
                           'pip install -e ".[sweep]" (or pip install "ray[tune]")') from None
-    from emolib import trials
+    from emolib import sweep_folder, trials
 
-    directory = outputs_dir("sweeps", create=False) / spec["name"]
+    directory = sweep_folder.directory(spec["name"])
     if resume:
-        spec = saved(spec["name"])
+        spec = sweep_folder.saved(spec["name"])
     elif (directory / "sweep.json").exists():
         raise EmolibError(f"a sweep named {spec['name']!r} exists in {directory}; pass --resume "
                           "to continue it, or choose another --name")
@@ -249,8 +242,7 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
         from emolib import datasets
 
         datasets.load(spec["base"].get("data_source") or None, progress=False)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "sweep.json").write_text(json.dumps(spec, indent=1) + "\n")
+    sweep_folder.save(spec)
     trainable = tune.with_resources(trials.train_trial if spec["target"] == "train" else trials.notebook_trial,
                                     {"cpu": spec["cpus_per_trial"], "gpu": spec["gpus_per_trial"]})
     environment = trials.environment()  # each trial sets it: Ray may be running without it
@@ -281,9 +273,7 @@ def run(spec: dict, *, address: str = "", resume: bool = False):
     finally:
         if started:
             ray.shutdown()
-    table = trials.results_table(grid, spec)
-    trials.write_results(table, spec, directory)
-    return table
+    return sweep_folder.write_results(grid, spec)
 
 
 def _param_space(spec: dict, tune, environment: dict) -> dict:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, SHARED
-from emolib import sweep, trials
+from emolib import sweep, sweep_folder, trials
 from emolib.errors import EmolibError
 
 ABLATION = ROOT / "benchmarks" / "emonet_ablation.yaml"
@@ -90,14 +90,14 @@ def test_the_summary_reads_each_arm_against_the_control():
                           "status": ["finished"] * 3})
     spec = {"control": "full", "arms": {"full": {"seed": [0, 1]}, "no batch norm": {"batch_norm": False},
                                         "no augmentation": {"augment": "none"}}}
-    summary = trials.arms_summary(table, spec)
+    summary = sweep_folder.arms_summary(table, spec)
     assert "| full | 2 | 61.0% (±1.0) |  | 0.500 | 4.5 |" in summary
     assert "| no batch norm | 1 | 55.0% | -6.0 | 0.400 | 4.5 |" in summary
     assert "| no augmentation | 0 | - | - | - | - |" in summary  # not run (an --arms subset)
     assert "Noise floor: the 2 seeds of full are 2.0 points apart" in summary
     table.loc[1, ["best PublicTest accuracy", "status"]] = [float("nan"), "error"]  # a failed seed
     table.loc[2, "status"] = "stopped early"
-    summary = trials.arms_summary(table, spec)
+    summary = sweep_folder.arms_summary(table, spec)
     assert "| full | 1 (+1 unfinished) | 60.0% |  | 0.500 | 4.0 |" in summary  # not ±0.0
     assert "| no batch norm | 0 (+1 unfinished) | - | - | - | - |" in summary
     assert "No noise floor: full has 1 finished seed(s)" in summary
