@@ -14,7 +14,7 @@ import re
 import nbformat
 
 from conftest import ROOT
-from emolib import frontier
+from emolib import frontier, models
 
 
 def readme_row(starts_with: str) -> list[str]:
@@ -49,3 +49,39 @@ def test_notebook_02_shows_the_recorded_ablation_sweep_table():
         assert row in cell.splitlines(), row
     wall = float(re.search(r"([\d.]+) s wall", record).group(1))
     assert f"{wall / 60:.1f} minutes" in " ".join(cell.split())
+
+
+def test_session_9_chain_rows_and_log_come_from_its_kept_metrics():
+    """The re-spent chain (stage 1, then runs s9a and s9b) is recorded in recipes.csv and the
+    experiment log from its runs' metrics.json, kept in docs/metrics (the runs live in outputs/)."""
+    import json
+
+    stage_a, stage_b = (json.loads((ROOT / "docs" / "metrics" / f"emonet-{run}-session9.json").read_text())
+                        for run in ("s9a", "s9b"))
+    recipes = frontier.recorded()
+    rows = recipes[recipes["source"].str.contains("session 9 run cpu-emonet-s9")]
+    assert len(rows) == 2
+    stage1 = recipes.loc[recipes["recipe"].str.contains("(stage 1)", regex=False), "train_minutes"].item()
+    minutes_a = stage1 + stage_a["wall_time_s"] / 60
+    minutes_b = minutes_a + stage_b["wall_time_s"] / 60
+    for (_, row), metrics, minutes in zip(rows.iterrows(), (stage_a, stage_b), (minutes_a, minutes_b)):
+        assert row["public_test_accuracy"] == round(metrics["val"]["accuracy"], 4)
+        assert row["train_minutes"] == round(minutes)
+    assert minutes_b <= 150  # inside the cpu budget of issue 13
+    average = stage_b["weight_average"]
+    assert average["kept"] and len(average["epochs"]) == 18
+    log = " ".join((ROOT / "docs" / "experiments.md").read_text().split())
+    assert f"the average of epochs 5-22: {average['val_accuracy'] * 100:.2f}%**" in log
+    assert f"(best single {average['best_epoch_val_accuracy'] * 100:.2f}%)" in log
+    assert f"B {stage_b['test']['accuracy'] * 100:.2f}%" in log
+    assert f"flip+crops {stage_b['test_tta']['accuracy'] * 100:.2f}%" in log
+    assert f"A {stage_a['test']['accuracy'] * 100:.2f}%" in log
+    spent = f"{stage_a['wall_time_s'] / 60:.1f} + {stage_b['wall_time_s'] / 60:.1f}"
+    assert f"**50 + {spent} = {minutes_b:.0f} minutes**" in log
+
+    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
+    cell = next(c.source for c in notebook.cells if c.source.startswith("## Why these ingredients"))
+    cell = " ".join(cell.split())
+    shipped = models.default_metrics()["val"]["accuracy"] * 100
+    assert f"{average['val_accuracy'] * 100:.2f}% on PublicTest against the default's {shipped:.2f}%" in cell
+    assert f"in {minutes_b:.0f} minutes instead of" in cell
