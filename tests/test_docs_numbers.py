@@ -85,3 +85,14 @@ def test_session_9_chain_rows_and_log_come_from_its_kept_metrics():
     shipped = models.default_metrics()["val"]["accuracy"] * 100
     assert f"{average['val_accuracy'] * 100:.2f}% on PublicTest against the default's {shipped:.2f}%" in cell
     assert f"in {minutes_b:.0f} minutes instead of" in cell
+
+
+def test_readme_ensemble_number_is_notebook_04s_recorded_row():
+    record = (ROOT / "docs" / "metrics" / "comparison-session9.md").read_text()
+    row = next(line for line in record.splitlines() if line.startswith("| ensemble ("))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    val, test = float(cells[3]), float(cells[4])
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"72% for an ensemble ({test * 100:.1f}%:" in readme
+    log = " ".join((ROOT / "docs" / "experiments.md").read_text().split())
+    assert f"({val * 100:.2f}% on PublicTest), and scores **{test * 100:.2f}%** on PrivateTest" in log
