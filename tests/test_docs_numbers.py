@@ -96,3 +96,21 @@ def test_readme_ensemble_number_is_notebook_04s_recorded_row():
     assert f"72% for an ensemble ({test * 100:.1f}%:" in readme
     log = " ".join((ROOT / "docs" / "experiments.md").read_text().split())
     assert f"({val * 100:.2f}% on PublicTest), and scores **{test * 100:.2f}%** on PrivateTest" in log
+
+
+def test_progressive_stage_1_numbers_come_from_its_sweep_record():
+    record = (ROOT / "docs" / "metrics" / "progressive-stage1-session9.md").read_text()
+    row = next(line for line in record.splitlines() if line.startswith("| 1 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    accuracy, minutes = float(cells[3]), float(cells[7])
+    recipes = frontier.recorded()
+    recorded = recipes[recipes["source"].str.contains("sweep pr-full-s9")]
+    assert recorded["public_test_accuracy"].item() == round(accuracy, 4)
+    assert recorded["train_minutes"].item() == round(minutes)
+    stage1 = recipes.loc[recipes["recipe"].str.contains("(stage 1)", regex=False), "public_test_accuracy"].item()
+    quote = f"{accuracy * 100:.2f}% vs {stage1 * 100:.2f}%"
+    assert quote in " ".join((ROOT / "README.md").read_text().split())
+    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
+    cell = " ".join(next(c.source for c in notebook.cells if c.source.startswith("## Why these")).split())
+    assert f"stage 1 took {minutes:.0f} instead of" in cell
+    assert f"{accuracy * 100:.2f}% against {stage1 * 100:.2f}% on PublicTest" in cell
