@@ -17,10 +17,30 @@ from conftest import ROOT
 from emolib import frontier, models
 
 
-def readme_row(starts_with: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    row = next(line for line in readme.splitlines() if line.startswith(starts_with))
+def table_row(text: str, starts_with: str) -> list[str]:
+    """The cells of the first markdown table row of ``text`` that starts with ``starts_with``."""
+    row = next(line for line in text.splitlines() if line.startswith(starts_with))
     return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def readme_row(starts_with: str) -> list[str]:
+    return table_row((ROOT / "README.md").read_text(), starts_with)
+
+
+def record_row(name: str, starts_with: str) -> list[str]:
+    """A row of a record kept in docs/metrics (``name`` without ``.md``)."""
+    return table_row((ROOT / "docs" / "metrics" / f"{name}.md").read_text(), starts_with)
+
+
+def flat_text(path) -> str:
+    """A file's text with every run of whitespace made one space (quotes may wrap lines)."""
+    return " ".join(path.read_text().split())
+
+
+def ingredients_cell() -> str:
+    """Notebook 02's "Why these ingredients" markdown, whitespace flattened."""
+    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
+    return " ".join(next(c.source for c in notebook.cells if c.source.startswith("## Why these")).split())
 
 
 def test_notebook_03_quotes_the_readme_mobilenet_row_and_the_recorded_recipe():
@@ -70,7 +90,7 @@ def test_session_9_chain_rows_and_log_come_from_its_kept_metrics():
     assert minutes_b <= 150  # inside the cpu budget of issue 13
     average = stage_b["weight_average"]
     assert average["kept"] and len(average["epochs"]) == 18
-    log = " ".join((ROOT / "docs" / "experiments.md").read_text().split())
+    log = flat_text(ROOT / "docs" / "experiments.md")
     assert f"the average of epochs 5-22: {average['val_accuracy'] * 100:.2f}%**" in log
     assert f"(best single {average['best_epoch_val_accuracy'] * 100:.2f}%)" in log
     assert f"B {stage_b['test']['accuracy'] * 100:.2f}%" in log
@@ -79,29 +99,22 @@ def test_session_9_chain_rows_and_log_come_from_its_kept_metrics():
     spent = f"{stage_a['wall_time_s'] / 60:.1f} + {stage_b['wall_time_s'] / 60:.1f}"
     assert f"**50 + {spent} = {minutes_b:.0f} minutes**" in log
 
-    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
-    cell = next(c.source for c in notebook.cells if c.source.startswith("## Why these ingredients"))
-    cell = " ".join(cell.split())
+    cell = ingredients_cell()
     shipped = models.default_metrics()["val"]["accuracy"] * 100
     assert f"{average['val_accuracy'] * 100:.2f}% on PublicTest against the default's {shipped:.2f}%" in cell
     assert f"in {minutes_b:.0f} minutes instead of" in cell
 
 
 def test_readme_ensemble_number_is_notebook_04s_recorded_row():
-    record = (ROOT / "docs" / "metrics" / "comparison-session9.md").read_text()
-    row = next(line for line in record.splitlines() if line.startswith("| ensemble ("))
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    cells = record_row("comparison-session9", "| ensemble (")
     val, test = float(cells[3]), float(cells[4])
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"72% for an ensemble ({test * 100:.1f}%:" in readme
-    log = " ".join((ROOT / "docs" / "experiments.md").read_text().split())
+    assert f"72% for an ensemble ({test * 100:.1f}%:" in flat_text(ROOT / "README.md")
+    log = flat_text(ROOT / "docs" / "experiments.md")
     assert f"({val * 100:.2f}% on PublicTest), and scores **{test * 100:.2f}%** on PrivateTest" in log
 
 
 def test_progressive_stage_1_numbers_come_from_its_sweep_record():
-    record = (ROOT / "docs" / "metrics" / "progressive-stage1-session9.md").read_text()
-    row = next(line for line in record.splitlines() if line.startswith("| 1 |"))
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    cells = record_row("progressive-stage1-session9", "| 1 |")
     accuracy, minutes = float(cells[3]), float(cells[7])
     recipes = frontier.recorded()
     recorded = recipes[recipes["source"].str.contains("sweep pr-full-s9")]
@@ -109,8 +122,7 @@ def test_progressive_stage_1_numbers_come_from_its_sweep_record():
     assert recorded["train_minutes"].item() == round(minutes)
     stage1 = recipes.loc[recipes["recipe"].str.contains("(stage 1)", regex=False), "public_test_accuracy"].item()
     quote = f"{accuracy * 100:.2f}% vs {stage1 * 100:.2f}%"
-    assert quote in " ".join((ROOT / "README.md").read_text().split())
-    notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
-    cell = " ".join(next(c.source for c in notebook.cells if c.source.startswith("## Why these")).split())
+    assert quote in flat_text(ROOT / "README.md")
+    cell = ingredients_cell()
     assert f"stage 1 took {minutes:.0f} instead of" in cell
     assert f"{accuracy * 100:.2f}% against {stage1 * 100:.2f}% on PublicTest" in cell
