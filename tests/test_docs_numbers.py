@@ -126,3 +126,24 @@ def test_progressive_stage_1_numbers_come_from_its_sweep_record():
     cell = ingredients_cell()
     assert f"stage 1 took {minutes:.0f} instead of" in cell
     assert f"{accuracy * 100:.2f}% against {stage1 * 100:.2f}% on PublicTest" in cell
+
+
+def test_distillation_numbers_come_from_its_arms_record():
+    """Session 11's distill and control arms: notebook 02's ingredients and the experiment log
+    quote the record's PublicTest accuracies and cost (docs/metrics/finetune-arms-session11.json)."""
+    import json
+
+    rows = {row["arm"]: row for row in json.loads(
+        (ROOT / "docs" / "metrics" / "finetune-arms-session11.json").read_text())}
+    distill, control = rows["distill"], rows["control"]
+    assert distill["teacher"] == ["stage4.keras"] and control["mix"] == "none"
+    quote = (f"{distill['best_val_accuracy'] * 100:.2f}% against the control's "
+             f"{control['best_val_accuracy'] * 100:.2f}%")
+    more = round((distill["seconds_per_epoch"] / control["seconds_per_epoch"] - 1) * 100)
+    cell = ingredients_cell()
+    assert quote in cell and f"at {more}% more time an epoch" in cell
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"distill **{distill['best_val_accuracy'] * 100:.2f}%** (epoch {distill['best_epoch']})" in log
+    assert f"against the control's {control['best_val_accuracy'] * 100:.2f}% (epoch {control['best_epoch']})" in log
+    assert (f"{distill['seconds_per_epoch']:.0f} s an epoch against {control['seconds_per_epoch']:.0f} s "
+            f"(+{more}%") in log

@@ -122,3 +122,26 @@ def test_transfer_notebook_distils_into_a_tagged_run(fer2013_path, monkeypatch):
     assert metrics["parameters"]["distillation_weight"] == 0.5
     assert metrics["parameters"]["augment"] is False
     assert 0 <= metrics["test"]["accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_emonet_notebook_distils_a_teacher_into_stage_2(fer2013_path, monkeypatch):
+    from emolib.paths import outputs_dir
+
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    runner.run("quick", ["02"], {"teacher": "default", "finetune_from": "default", "run_tag": "kd",
+                                 "train_seed_baseline": False, "distill_weight": 0.3}, tag="kd")
+    metrics = json.loads((outputs_dir("runs") / "quick-emonet-kd" / "metrics.json").read_text())
+    parameters = metrics["parameters"]
+    assert parameters["teacher"] == "default" and parameters["distillation"] == "online"
+    assert parameters["distillation_weight"] == 0.3 and parameters["temperature"] == 2.0
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+
+
+@pytest.mark.notebook
+def test_a_teacher_without_stage_2_is_refused_in_one_line(fer2013_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    assert main(["run", "--only", "02", "-p", "teacher=default", "-p", "finetune_epochs=0",
+                 "--tag", "refused"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "-p teacher needs train_emonet and finetune_epochs > 0" in err and "\n" not in err
