@@ -46,6 +46,9 @@ def test_definitions_refuse_unknown_parameters_targets_and_names(tmp_path):
         sweep.definition("train", pairs=["ship_default=True"])
     with pytest.raises(EmolibError, match="finetune_schedule: not a parameter"):  # notebook 02's alone
         sweep.definition("train", pairs=["finetune_schedule=constant,cosine"])
+    with pytest.raises(EmolibError, match="teacher: not a parameter"):  # notebook 02's distillation
+        sweep.definition("train", pairs=["teacher=default"])
+    assert sweep.definition("02", pairs=["teacher=default"])["base"]["teacher"] == "default"
     assert "average_epochs" not in sweep.plan(sweep.definition("train", name="t"))[0]
     with pytest.raises(EmolibError, match="unknown sweep target '05'"):
         sweep.definition("5")
