@@ -147,3 +147,24 @@ def test_distillation_numbers_come_from_its_arms_record():
     assert f"against the control's {control['best_val_accuracy'] * 100:.2f}% (epoch {control['best_epoch']})" in log
     assert (f"{distill['seconds_per_epoch']:.0f} s an epoch against {control['seconds_per_epoch']:.0f} s "
             f"(+{more}%") in log
+
+
+def test_self_distillation_numbers_come_from_its_record():
+    import json
+
+    metrics = ROOT / "docs" / "metrics"
+    rows = {row["arm"]: row for row in json.loads((metrics / "finetune-arms-session11.json").read_text())}
+    control, distill = rows["control"], rows["distill"]
+    (own,) = json.loads((metrics / "finetune-arms-self-session11.json").read_text())
+    assert own["teacher"] == ["stage1-teacher.keras"] and own["arm"] == "distill"
+    more = round((own["seconds_per_epoch"] / control["seconds_per_epoch"] - 1) * 100)
+    quote = f"{own['best_val_accuracy'] * 100:.2f}% against the control's {control['best_val_accuracy'] * 100:.2f}%"
+    cell = ingredients_cell()
+    assert quote in cell and f"at {more}% more time an epoch" in cell
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"**{own['best_val_accuracy'] * 100:.2f}%** (epoch {own['best_epoch']})" in log
+    assert f"(+{more}% over the control's {control['seconds_per_epoch']:.0f} s)" in log
+    readme = flat_text(ROOT / "README.md")
+    assert (f"from the shipped model {distill['best_val_accuracy'] * 100:.2f}% and from the frozen stage-1 "
+            f"model itself (no extra training) {own['best_val_accuracy'] * 100:.2f}%, against "
+            f"{control['best_val_accuracy'] * 100:.2f}% for the control") in readme

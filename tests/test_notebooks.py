@@ -125,15 +125,17 @@ def test_transfer_notebook_distils_into_a_tagged_run(fer2013_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_emonet_notebook_distils_a_teacher_into_stage_2(fer2013_path, monkeypatch):
+@pytest.mark.parametrize("teacher, start", [("default", {"finetune_from": "default"}),  # the shipped model
+                                            ("self", {})])  # this run's own stage 1
+def test_emonet_notebook_distils_a_teacher_into_stage_2(teacher, start, fer2013_path, monkeypatch):
     from emolib.paths import outputs_dir
 
     monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
-    runner.run("quick", ["02"], {"teacher": "default", "finetune_from": "default", "run_tag": "kd",
-                                 "train_seed_baseline": False, "distill_weight": 0.3}, tag="kd")
-    metrics = json.loads((outputs_dir("runs") / "quick-emonet-kd" / "metrics.json").read_text())
+    runner.run("quick", ["02"], {"teacher": teacher, "run_tag": f"kd-{teacher}", "train_seed_baseline": False,
+                                 "distill_weight": 0.3, **start}, tag=f"kd-{teacher}")
+    metrics = json.loads((outputs_dir("runs") / f"quick-emonet-kd-{teacher}" / "metrics.json").read_text())
     parameters = metrics["parameters"]
-    assert parameters["teacher"] == "default" and parameters["distillation"] == "online"
+    assert parameters["teacher"] == teacher and parameters["distillation"] == "online"
     assert parameters["distillation_weight"] == 0.3 and parameters["temperature"] == 2.0
     assert 0 <= metrics["test"]["accuracy"] <= 1
 
