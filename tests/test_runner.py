@@ -67,10 +67,10 @@ def test_overrides_are_typed_per_notebook():
     nb02, nb03 = (next(notebooks_dir().glob(f"{number}_*.ipynb")) for number in ("02", "03"))
     checked = parameters.check_overrides([nb02, nb03], parameters.parse_overrides([
         "epochs=3", "learning_rate=1", "run_tag=2", "widths=[8, 16, 32, 64]", "head_epochs=1",
-        "train_emonet=false", "teacher=emonet"]))
+        "train_emonet=false", "fine_tune_at=54", "distill_weight=0.3"]))
     assert checked[nb02] == {"epochs": 3, "learning_rate": 1.0, "run_tag": "2",
-                             "widths": [8, 16, 32, 64], "train_emonet": False}
-    assert checked[nb03] == {"run_tag": "2", "head_epochs": 1, "teacher": "emonet"}
+                             "widths": [8, 16, 32, 64], "train_emonet": False, "distill_weight": 0.3}
+    assert checked[nb03] == {"run_tag": "2", "head_epochs": 1, "fine_tune_at": 54, "distill_weight": 0.3}
     assert parameters.check_overrides([nb03], {"augment": "False"}) == {nb03: {"augment": False}}
     assert parameters.check_overrides([nb02], {"augment": "none"}) == {nb02: {"augment": "none"}}
 
