@@ -1,0 +1,88 @@
+"""benchmarks/weight_soup.py: which soups it tries, the greedy rule, its record and its refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from emolib import models
+
+
+@pytest.fixture(scope="module")
+def soups():
+    spec = importlib.util.spec_from_file_location("weight_soup", ROOT / "benchmarks" / "weight_soup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _saved_emonets(folder, count: int, widths=(4, 8, 8, 8)):
+    import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        keras.utils.set_random_seed(seed)
+        paths.append(folder / f"member{seed}.keras")
+        models.build_emonet(widths=widths, dense_units=8).save(paths[-1])
+    return paths
+
+
+def test_every_uniform_soup_holds_the_anchor(soups):
+    tried = soups.candidates(["b", "a", "c"], anchor="a")
+    assert tried == [("a", "b"), ("a", "c"), ("a", "b", "c")]
+
+
+def test_the_greedy_soup_keeps_an_ingredient_only_if_the_score_does_not_fall(soups):
+    scores = {("x",): 0.60, ("x", "y"): 0.58, ("x", "z"): 0.61}
+    kept, steps = soups.greedy(["x", "y", "z"], lambda names: scores[tuple(names)])
+    assert kept == ["x", "z"]
+    assert [step[2] for step in steps] == [False, True]
+
+
+def test_a_soup_is_the_mean_of_its_ingredients_weights(soups, tmp_path):
+    paths = _saved_emonets(tmp_path, 2)
+    loaded = {str(path): models.load_model(path) for path in paths}
+    mean = soups.soup(loaded, list(loaded), None, tmp_path)
+    expected = [np.mean(pair, axis=0) for pair in zip(*(m.get_weights() for m in loaded.values()))]
+    for got, want in zip(mean.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_benchmark_records_every_soup_and_the_greedy_path(soups, kaggle_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
+    monkeypatch.setattr(soups, "METRICS", tmp_path)
+    paths = [str(path) for path in _saved_emonets(tmp_path, 3)]
+    assert soups.main(paths + ["--record", "soup-test", "--title", "Soup test"]) == 0
+    stored = json.loads((tmp_path / "soup-test.json").read_text())
+    assert len(stored["singles"]) == 3
+    assert len(stored["soups"]) == 3  # the anchor with each other model, and all three
+    best = max(stored["singles"], key=lambda path: stored["singles"][path]["accuracy"])
+    assert all(best in row["ingredients"] for row in stored["soups"])
+    assert stored["greedy"]["kept"][0] == best
+    table = (tmp_path / "soup-test.md").read_text()
+    assert table.startswith("# Soup test") and "Greedy soup" in table and "PrivateTest never read" in table
+
+
+def test_unusable_models_are_refused_in_one_line(soups, tmp_path, capsys):
+    paths = [str(path) for path in _saved_emonets(tmp_path, 1)]
+    assert soups.main(paths) == 2
+    assert capsys.readouterr().err.strip() == "error: give two or more different .keras models to average"
+    missing = str(tmp_path / "nowhere.keras")
+    assert soups.main(paths + [missing]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {missing}: no such model file"
+    assert soups.main(paths + [paths[0], "--anchor", missing]) == 2  # the same file twice
+    assert "two or more different" in capsys.readouterr().err
+
+
+def test_models_of_different_shapes_are_refused(soups, kaggle_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
+    small = _saved_emonets(tmp_path / "small", 1)[0]
+    large = _saved_emonets(tmp_path / "large", 1, widths=(8, 8, 8, 8))[0]
+    assert soups.main([str(small), str(large)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {large}: its weights do not fit") and "\n" not in error
