@@ -9,10 +9,13 @@ the best single model (the ``--anchor``, by default the best on PublicTest), and
 Every soup's batch-norm statistics are measured again on all Training faces
 (``averaging.average``), which is its only cost. PublicTest only: PrivateTest is never read.
 
-Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
+Rows are written to ``docs/metrics/<record>.md`` and ``.json``. With ``--save NAME`` the best
+soup, if it beats every ingredient on PublicTest, becomes a run folder ``outputs/runs/NAME``
+(``model.keras`` and a ``metrics.json`` scored like every run: TTA chosen on PublicTest, then
+PrivateTest once), which ``shipping.ship`` can make the default::
 
     .venv/bin/python benchmarks/weight_soup.py stage1.keras stage2.keras stage3.keras \\
-        stage4.keras --record weight-soup-session12
+        stage4.keras --record weight-soup-session12 --save soup-s12
 """
 
 from __future__ import annotations
@@ -70,6 +73,25 @@ def greedy(order: list, score) -> tuple[list, list]:
     return kept, steps
 
 
+def save_run(name: str, model, best: dict, data, command: str) -> Path:
+    """``model`` as the run folder ``outputs/runs/name``: ``model.keras`` and ``metrics.json``."""
+    from emolib import evaluation, paths, records
+    from emolib.checkpoints import write_json
+    from emolib.runs import export_model
+
+    folder = paths.outputs_dir("runs", name)
+    scores = evaluation.evaluate_model(model, data.split("val"), data.split("test"))
+    export_model(model, folder / "model.keras")
+    write_json(folder / "metrics.json", {
+        "run": name, "model": model.name, "profile": "cpu", "params": int(model.count_params()),
+        "protocol": "trained on Training, soup chosen on PublicTest (val), reported on PrivateTest (test)",
+        "parameters": {"soup": best["ingredients"], "batch_norm": "measured again on Training"},
+        "wall_time_s": best["bn_seconds"], "resumed_from_epoch": 0, "best_epoch": None,
+        "hardware": records.hardware(), "versions": records.versions(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": f"made by `{command}`", **scores})
+    return folder
+
+
 def write_table(record: Path, title: str, singles: dict, rows: list, steps: list, conditions: dict):
     lines = [f"# {title}", "",
              f"Produced by `benchmarks/weight_soup.py`; the rows are in `{record.with_suffix('.json').name}`. "
@@ -96,6 +118,8 @@ def main(argv=None) -> int:
     parser.add_argument("--title", default="Weight soups of a recipe's saved stages",
                         help="the record's heading")
     parser.add_argument("--load", default="idle", help="what else ran meanwhile, for the record")
+    parser.add_argument("--save", metavar="NAME", help="save the best soup as outputs/runs/NAME "
+                        "if it beats every ingredient on PublicTest")
     args = parser.parse_args(argv)
     if len(set(args.models)) < 2:
         print("error: give two or more different .keras models to average", file=sys.stderr)
@@ -129,7 +153,7 @@ def main(argv=None) -> int:
         print(f"{path}: PublicTest {100 * scores['accuracy']:.2f}%", flush=True)
     order = sorted(loaded, key=lambda path: -singles[path]["accuracy"])
     anchor = args.anchor or order[0]
-    rows = {}
+    rows, made = {}, {}  # by sorted ingredients: the record's row, the soup itself
     with tempfile.TemporaryDirectory() as folder:
         def score(names) -> float:
             key = tuple(sorted(names))
@@ -142,6 +166,7 @@ def main(argv=None) -> int:
                 except EmolibError as error:
                     raise SystemExit(f"error: {error}") from None
                 seconds = time.perf_counter() - started
+                made[key] = mean
                 scores = evaluation.evaluate(mean, *val, split="val")
                 rows[key] = {"ingredients": list(key), "accuracy": scores["accuracy"],
                              "macro_f1": scores["macro_f1"], "bn_seconds": round(seconds, 1)}
@@ -169,6 +194,12 @@ def main(argv=None) -> int:
     record.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     write_table(record, args.title, singles, list(rows.values()), steps, conditions)
     best = max(rows.values(), key=lambda row: row["accuracy"])
+    if args.save:
+        if best["accuracy"] > singles[order[0]]["accuracy"]:
+            folder = save_run(args.save, made[tuple(best["ingredients"])], best, data, command)
+            print(f"saved the mean of {' + '.join(best['ingredients'])} as {folder}", flush=True)
+        else:
+            print(f"no soup beats {order[0]} on PublicTest; nothing saved", flush=True)
     print(json.dumps({"best_soup": best["ingredients"], "accuracy": best["accuracy"],
                       "best_single": order[0], "single_accuracy": singles[order[0]]["accuracy"]}))
     return 0

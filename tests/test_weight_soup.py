@@ -86,3 +86,39 @@ def test_models_of_different_shapes_are_refused(soups, kaggle_folder, tmp_path, 
     assert soups.main([str(small), str(large)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: {large}: its weights do not fit") and "\n" not in error
+
+
+
+@pytest.mark.parametrize("soups_win", [True, False])
+def test_save_writes_the_best_soup_as_a_run_only_when_it_beats_every_ingredient(
+        soups, soups_win, kaggle_folder, tmp_path, monkeypatch, capsys):
+    from emolib import evaluation, paths
+
+    monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
+    monkeypatch.setattr(soups, "METRICS", tmp_path)
+    members = [str(path) for path in _saved_emonets(tmp_path, 3)]
+    ingredients, load, evaluate = set(), models.load_model, evaluation.evaluate
+
+    def remembered(path):
+        model = load(path)
+        ingredients.add(id(model))
+        return model
+
+    def scored(model, images, labels, *, split, tta=None):  # PublicTest decides who wins
+        scores = evaluate(model, images, labels, split=split, tta=tta)
+        if split == "val":
+            scores["accuracy"] = 0.2 if (id(model) in ingredients) == soups_win else 0.9
+        return scores
+
+    monkeypatch.setattr(models, "load_model", remembered)
+    monkeypatch.setattr(evaluation, "evaluate", scored)
+    assert soups.main(members + ["--record", "soup-save", "--save", "soup-run"]) == 0
+    folder = paths.outputs_dir("runs", "soup-run", create=False)
+    out = capsys.readouterr().out
+    if soups_win:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert len(metrics["parameters"]["soup"]) >= 2 and (folder / "model.keras").exists()
+        assert {"val", "test", "test_tta", "tta_chosen_on_val"} <= set(metrics)
+        assert "saved the mean of" in out
+    else:
+        assert not folder.exists() and "nothing saved" in out
