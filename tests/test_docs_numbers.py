@@ -168,3 +168,46 @@ def test_self_distillation_numbers_come_from_its_record():
     assert (f"from the shipped model {distill['best_val_accuracy'] * 100:.2f}% and from the frozen stage-1 "
             f"model itself (no extra training) {own['best_val_accuracy'] * 100:.2f}%, against "
             f"{control['best_val_accuracy'] * 100:.2f}% for the control") in readme
+
+
+def test_weight_soup_numbers_come_from_their_records():
+    """Session 12's soups: the experiment log, the README and notebook 02 quote the records."""
+    import json
+
+    metrics = ROOT / "docs" / "metrics"
+    first = json.loads((metrics / "weight-soup-session12.json").read_text())
+    again = json.loads((metrics / "weight-soup-ship-session12.json").read_text())
+    by_stages = {tuple(name[5] for name in row["ingredients"]): row["accuracy"] * 100
+                 for row in first["soups"]}  # "stage3.keras" -> "3"
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    single = first["singles"]["stage4.keras"]["accuracy"] * 100
+    assert f"stage 4 alone {single:.2f}%" in log and first["greedy"]["kept"] == ["stage4.keras"]
+    for stages, accuracy in by_stages.items():
+        assert f"{' + '.join(stages)} {accuracy:.2f}%" in log.replace("**", "") or (
+            len(stages) == 4 and f"all four {accuracy:.2f}%" in log)
+    best = max(by_stages.values())
+    remade = next(row for row in again["soups"] if len(row["ingredients"]) == 3)["accuracy"] * 100
+    assert remade <= single < best  # the lead did not survive being made again: nothing shipped
+    assert f"**{remade:.2f}%** this time" in log
+    readme = flat_text(ROOT / "README.md")
+    assert f"(best {best:.2f}% on PublicTest, {remade:.2f}% when made again, against {single:.2f}%)" in readme
+    assert f"best {best:.2f}%, {remade:.2f}% when made again" in ingredients_cell()
+
+
+def test_self_distilled_stage_4_numbers_come_from_its_metrics():
+    import json
+
+    kd = json.loads((ROOT / "docs" / "metrics" / "emonet-stage4kd-session12.json").read_text())
+    assert kd["parameters"]["teacher"] == "self" and kd["weight_average"]["kept"]
+    shipped = models.default_metrics()
+    val, test = kd["val"]["accuracy"] * 100, kd["test"]["accuracy"] * 100
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    best_single = kd["weight_average"]["best_epoch_val_accuracy"] * 100
+    assert f"**the average {val:.2f}%** (best single {best_single:.2f}%)" in log
+    assert f"stage4kd {test:.2f}%" in log and f"macro-F1 {kd['test']['macro_f1']:.3f}" in log
+    assert f"Cost: {kd['wall_time_s']:.1f} s on this machine" in log
+    readme = flat_text(ROOT / "README.md")
+    assert (f"averaged to {val:.2f}% (PrivateTest, read after the decision, {test:.2f}% against "
+            f"{shipped['test']['accuracy'] * 100:.2f}%") in readme
+    stage4 = shipped["val"]["accuracy"] * 100
+    assert f"the average scored {val:.2f}% against stage 4's {stage4:.2f}%" in ingredients_cell()
