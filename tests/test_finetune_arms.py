@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import load_benchmark
 from emolib import models
 
 
 @pytest.fixture(scope="module")
 def arms():
-    spec = importlib.util.spec_from_file_location("finetune_arms", ROOT / "benchmarks" / "finetune_arms.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("finetune_arms")
 
 
 def _saved_emonets(folder, count: int):

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import load_benchmark
 from emolib import models
 
 
 @pytest.fixture(scope="module")
 def soups():
-    spec = importlib.util.spec_from_file_location("weight_soup", ROOT / "benchmarks" / "weight_soup.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("weight_soup")
 
 
 def _saved_emonets(folder, count: int, widths=(4, 8, 8, 8)):
