@@ -211,3 +211,19 @@ def test_self_distilled_stage_4_numbers_come_from_its_metrics():
             f"{shipped['test']['accuracy'] * 100:.2f}%") in readme
     stage4 = shipped["val"]["accuracy"] * 100
     assert f"the average scored {val:.2f}% against stage 4's {stage4:.2f}%" in ingredients_cell()
+
+
+def test_second_self_distillation_seed_comes_from_its_record():
+    import json
+
+    metrics = ROOT / "docs" / "metrics"
+    (second,) = json.loads((metrics / "finetune-arms-self-session12.json").read_text())
+    (first,) = json.loads((metrics / "finetune-arms-self-session11.json").read_text())
+    assert (second["arm"], second["seed"], first["seed"]) == ("distill", 1, 0)
+    assert second["teacher"] == first["teacher"] == ["stage1-teacher.keras"]
+    accuracy = f"{second['best_val_accuracy'] * 100:.2f}%"
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"**{accuracy}** (epoch {second['best_epoch']}), macro-F1 {second['val_macro_f1']:.3f}" in log
+    assert f"With seed 0's {first['best_val_accuracy'] * 100:.2f}%" in log
+    assert f"a second seed of the 4-epoch self-distillation arm reached {accuracy}" in flat_text(ROOT / "README.md")
+    assert f"a second seed in session 12: {accuracy}" in ingredients_cell()
