@@ -1,0 +1,153 @@
+"""How long to average: SWA over a run's first k epochs, scored on PublicTest, for several k.
+
+Stage 4 of the shipped recipe trains at a constant learning rate and keeps the mean of its
+epochs' weights (stochastic weight averaging, ``emolib.averaging``). At a constant rate the
+first k epochs of a long run are what a k-epoch run would have visited, so one run with
+``average_epochs`` equal to its epochs answers "how many epochs should the average hold?" for
+every shorter length at the price of one batch-norm pass per length. The mean of the first k
+snapshots is made with batch norm measured again on all Training faces, as notebook 02 does.
+PublicTest only: PrivateTest is never read.
+
+``--again`` makes the longest mean a second time: the batch-norm pass is not bit-for-bit
+repeatable on a multi-threaded CPU, and the second score shows by how much that moves it.
+Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
+
+    .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
+        --counts 2 4 8 12 16 --again --record swa-length-session13
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ROOT / "docs" / "metrics"
+
+
+def epoch_of(snapshot: Path) -> int:
+    """The epoch a snapshot file holds (``epoch-0007.npz`` -> 7)."""
+    return int(snapshot.stem.split("-")[1])
+
+
+def logged_val(run_dir: Path) -> dict:
+    """PublicTest accuracy of each epoch as the training log (``log.csv``) has it, by epoch from 1."""
+    log = run_dir / "log.csv"
+    if not log.is_file():
+        return {}
+    with open(log, newline="") as handle:
+        return {int(row["epoch"]) + 1: float(row["val_accuracy"]) for row in csv.DictReader(handle)
+                if row.get("val_accuracy")}
+
+
+def default_counts(available: int) -> list[int]:
+    """1, 2, 4, … up to ``available``, and ``available`` itself."""
+    counts, k = [], 1
+    while k < available:
+        counts.append(k)
+        k *= 2
+    return counts + [available]
+
+
+def write_table(record: Path, title: str, rows: list, conditions: dict):
+    lines = [f"# {title}", "",
+             f"Produced by `benchmarks/swa_length.py`; the rows are in `{record.with_suffix('.json').name}`. "
+             "PublicTest only (PrivateTest never read).", "",
+             "| epochs averaged | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
+             "| batch-norm pass (s) |", "|---|---|---|---|---|"]
+    for row in rows:
+        alone = "" if row["last_epoch_val"] is None else f"{100 * row['last_epoch_val']:.2f}%"
+        again = " (made again)" if row["again"] else ""
+        lines.append(f"| {row['first']}–{row['last']} ({row['count']}){again} | {100 * row['accuracy']:.2f}% | "
+                     f"{row['macro_f1']:.3f} | {alone} | {row['bn_seconds']:.0f} |")
+    lines += ["", "## Conditions", ""] + [f"- **{key}**: {value}" for key, value in conditions.items()]
+    record.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a run folder whose snapshots/ hold its epochs' weights "
+                        "(trained with average_epochs > 0)")
+    parser.add_argument("--counts", type=int, nargs="+", metavar="K",
+                        help="average the first K snapshots, for each K (default 1, 2, 4, … and all)")
+    parser.add_argument("--again", action="store_true", help="make the longest mean a second time")
+    parser.add_argument("--record", default="swa-length", metavar="NAME",
+                        help="docs/metrics/NAME.md and .json hold the rows (default %(default)s)")
+    parser.add_argument("--title", default="Weight averaging by the number of epochs averaged",
+                        help="the record's heading")
+    parser.add_argument("--load", default="idle", help="what else ran meanwhile, for the record")
+    args = parser.parse_args(argv)
+
+    from emolib import averaging
+
+    run_dir = Path(args.run)
+    files = averaging.snapshots(run_dir)
+    if not files:
+        print(f"error: {run_dir}: no snapshots/epoch-*.npz; train the run with average_epochs > 0",
+              file=sys.stderr)
+        return 2
+    architecture = next((run_dir / name for name in ("model.keras", "best.keras")
+                         if (run_dir / name).is_file()), None)
+    if architecture is None:
+        print(f"error: {run_dir}: neither model.keras nor best.keras to build the model from",
+              file=sys.stderr)
+        return 2
+    counts = sorted(set(args.counts or default_counts(len(files))))
+    if counts[0] < 1 or counts[-1] > len(files):
+        print(f"error: --counts: give numbers from 1 to the run's {len(files)} snapshots", file=sys.stderr)
+        return 2
+
+    from emolib import datasets, evaluation, models
+    from emolib.errors import EmolibError
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from finetune_arms import cpu_name  # noqa: E402
+
+    data = datasets.load(os.environ.get("EMOLIB_DATA") or None, progress=False)
+    train_images, _ = data.split("train")
+    val = data.split("val")
+    model = models.load_model(architecture)
+    logged = logged_val(run_dir)
+    rows = []
+    for count, again in [(count, False) for count in counts] + ([(counts[-1], True)] if args.again else []):
+        chosen = files[:count]
+        started = time.perf_counter()
+        try:
+            mean = averaging.average(model, chosen, train_images)
+        except EmolibError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        seconds = time.perf_counter() - started
+        scores = evaluation.evaluate(mean, *val, split="val")
+        first, last = epoch_of(chosen[0]), epoch_of(chosen[-1])
+        rows.append({"count": count, "first": first, "last": last, "again": again,
+                     "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                     "recall": scores["recall"], "last_epoch_val": logged.get(last),
+                     "bn_seconds": round(seconds, 1)})
+        print(f"mean of epochs {first}-{last}{' (again)' if again else ''}: "
+              f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
+    command = ".venv/bin/python benchmarks/swa_length.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    conditions = {
+        "command": f"`{command}`",
+        "run": f"`{run_dir}` ({len(files)} snapshots, epochs {epoch_of(files[0])}-{epoch_of(files[-1])})",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {args.load} ({time.strftime('%Y-%m-%d')})",
+        "batch norm": f"measured again on all {len(train_images)} Training faces for every mean",
+    }
+    record = METRICS / f"{args.record}.md"
+    record.with_suffix(".json").write_text(json.dumps({"rows": rows, "conditions": conditions}, indent=1) + "\n")
+    write_table(record, args.title, rows, conditions)
+    print(json.dumps({row["count"]: row["accuracy"] for row in rows if not row["again"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
