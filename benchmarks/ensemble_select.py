@@ -14,12 +14,12 @@ the ensemble scored once on PrivateTest. Rows go to ``docs/metrics/<record>.md``
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_records  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,20 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 METRICS = ROOT / "docs" / "metrics"
 
 
-def write_table(record: Path, title: str, rows: list, members: list, conditions: dict):
-    lines = [f"# {title}", "",
-             f"Produced by `benchmarks/ensemble_select.py`; the rows are in `{record.with_suffix('.json').name}`. "
-             "TTA and members chosen on PublicTest; PrivateTest read once, after the choice.", "",
-             "| model | TTA (chosen on PublicTest) | PublicTest accuracy | PrivateTest accuracy (95% CI) "
-             "| PrivateTest macro-F1 |", "|---|---|---|---|---|"]
+def table(record: Path, title: str, rows: list, members: list) -> list[str]:
+    """The record's Markdown lines: one row per model and the ensemble, then its members."""
+    lines = bench_records.header(title, "ensemble_select.py", record, "TTA and members chosen on "
+                                 "PublicTest; PrivateTest read once, after the choice.")
+    lines += ["| model | TTA (chosen on PublicTest) | PublicTest accuracy | PrivateTest accuracy (95% CI) "
+              "| PrivateTest macro-F1 |", "|---|---|---|---|---|"]
     for row in rows:
         low, high = row["test_ci95"]
         lines.append(f"| {row['name']} | {row['tta'] or 'none'} | {100 * row['val_accuracy']:.2f}% | "
                      f"{100 * row['test_accuracy']:.2f}% ({100 * low:.1f}–{100 * high:.1f}) | "
                      f"{row['test_macro_f1']:.3f} |")
-    lines += ["", f"Ensemble members (greedy forward selection on PublicTest): {', '.join(members) or 'none'}.",
-              "", "## Conditions", ""] + [f"- **{key}**: {value}" for key, value in conditions.items()]
-    record.write_text("\n".join(lines) + "\n")
+    return lines + ["", "Ensemble members (greedy forward selection on PublicTest): "
+                    f"{', '.join(members) or 'none'}."]
 
 
 def main(argv=None) -> int:
@@ -73,9 +72,6 @@ def main(argv=None) -> int:
     from emolib import comparison, datasets, registry
     from emolib.errors import EmolibError
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from finetune_arms import cpu_name  # noqa: E402
-
     data = datasets.load(os.environ.get("EMOLIB_DATA") or None, progress=False)
     try:
         candidates = {name: registry.Candidate(name, registry.load(path), Path(path), "file")
@@ -91,15 +87,12 @@ def main(argv=None) -> int:
              "test_accuracy": test[name]["accuracy"], "test_ci95": test[name]["accuracy_ci95"],
              "test_macro_f1": test[name]["macro_f1"], "test_recall": test[name]["recall"]}
             for name in test]
-    command = ".venv/bin/python benchmarks/ensemble_select.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
-    conditions = {"command": f"`{command}`",
+    conditions = {"command": f"`{bench_records.command('ensemble_select.py', argv)}`",
                   "models": ", ".join(f"{name} = `{path}`" for name, path in zip(names, args.models)),
-                  "machine": f"{cpu_name()}, {os.cpu_count()} cores, {args.load} ({time.strftime('%Y-%m-%d')})"}
+                  "machine": bench_records.machine(args.load)}
     record = METRICS / f"{args.record}.md"
-    record.with_suffix(".json").write_text(json.dumps(
-        {"rows": rows, "members": result.members, "conditions": conditions}, indent=1) + "\n")
-    write_table(record, args.title, rows, result.members, conditions)
+    bench_records.write(record, {"rows": rows, "members": result.members},
+                        table(record, args.title, rows, result.members), conditions)
     for row in rows:
         print(f"{row['name']}: PublicTest {100 * row['val_accuracy']:.2f}%, "
               f"PrivateTest {100 * row['test_accuracy']:.2f}%", flush=True)

@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_records import cpu_name  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -122,17 +124,6 @@ def run_arm(arm: str, args, train_data, val_data) -> dict:
             "seconds_by_epoch": [round(seconds, 1) for seconds in timer.seconds],
             "pipeline_faces_per_second": round(pipeline_faces_per_second(*train_data, mix)),
             "resumed_from_epoch": run.resumed_from_epoch}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_line(row: dict) -> str:

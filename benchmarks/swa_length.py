@@ -22,10 +22,12 @@ import argparse
 import csv
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_records  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -57,19 +59,17 @@ def default_counts(available: int) -> list[int]:
     return counts + [available]
 
 
-def write_table(record: Path, title: str, rows: list, conditions: dict):
-    lines = [f"# {title}", "",
-             f"Produced by `benchmarks/swa_length.py`; the rows are in `{record.with_suffix('.json').name}`. "
-             "PublicTest only (PrivateTest never read).", "",
-             "| epochs averaged | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
-             "| batch-norm pass (s) |", "|---|---|---|---|---|"]
+def table(record: Path, title: str, rows: list) -> list[str]:
+    """The record's Markdown lines: one row per mean."""
+    lines = bench_records.header(title, "swa_length.py", record, "PublicTest only (PrivateTest never read).")
+    lines += ["| epochs averaged | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
+              "| batch-norm pass (s) |", "|---|---|---|---|---|"]
     for row in rows:
         alone = "" if row["last_epoch_val"] is None else f"{100 * row['last_epoch_val']:.2f}%"
         again = " (made again)" if row["again"] else ""
         lines.append(f"| {row['first']}–{row['last']} ({row['count']}){again} | {100 * row['accuracy']:.2f}% | "
                      f"{row['macro_f1']:.3f} | {alone} | {row['bn_seconds']:.0f} |")
-    lines += ["", "## Conditions", ""] + [f"- **{key}**: {value}" for key, value in conditions.items()]
-    record.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -108,9 +108,6 @@ def main(argv=None) -> int:
     from emolib import datasets, evaluation, models
     from emolib.errors import EmolibError
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from finetune_arms import cpu_name  # noqa: E402
-
     data = datasets.load(os.environ.get("EMOLIB_DATA") or None, progress=False)
     train_images, _ = data.split("train")
     val = data.split("val")
@@ -134,17 +131,14 @@ def main(argv=None) -> int:
                      "bn_seconds": round(seconds, 1)})
         print(f"mean of epochs {first}-{last}{' (again)' if again else ''}: "
               f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
-    command = ".venv/bin/python benchmarks/swa_length.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
     conditions = {
-        "command": f"`{command}`",
+        "command": f"`{bench_records.command('swa_length.py', argv)}`",
         "run": f"`{run_dir}` ({len(files)} snapshots, epochs {epoch_of(files[0])}-{epoch_of(files[-1])})",
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {args.load} ({time.strftime('%Y-%m-%d')})",
+        "machine": bench_records.machine(args.load),
         "batch norm": f"measured again on all {len(train_images)} Training faces for every mean",
     }
     record = METRICS / f"{args.record}.md"
-    record.with_suffix(".json").write_text(json.dumps({"rows": rows, "conditions": conditions}, indent=1) + "\n")
-    write_table(record, args.title, rows, conditions)
+    bench_records.write(record, {"rows": rows}, table(record, args.title, rows), conditions)
     print(json.dumps({row["count"]: row["accuracy"] for row in rows if not row["again"]}))
     return 0
 

@@ -24,11 +24,13 @@ import argparse
 import itertools
 import json
 import os
-import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_records  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -92,21 +94,18 @@ def save_run(name: str, model, best: dict, data, command: str) -> Path:
     return folder
 
 
-def write_table(record: Path, title: str, singles: dict, rows: list, steps: list, conditions: dict):
-    lines = [f"# {title}", "",
-             f"Produced by `benchmarks/weight_soup.py`; the rows are in `{record.with_suffix('.json').name}`. "
-             "PublicTest only (PrivateTest never read).", "",
-             "| model | PublicTest accuracy | macro-F1 | batch-norm pass (s) |", "|---|---|---|---|"]
+def table(record: Path, title: str, singles: dict, rows: list, steps: list) -> list[str]:
+    """The record's Markdown lines: each model alone, each soup, the greedy soup's path."""
+    lines = bench_records.header(title, "weight_soup.py", record, "PublicTest only (PrivateTest never read).")
+    lines += ["| model | PublicTest accuracy | macro-F1 | batch-norm pass (s) |", "|---|---|---|---|"]
     for name, scores in singles.items():
         lines.append(f"| {name} alone | {100 * scores['accuracy']:.2f}% | {scores['macro_f1']:.3f} | |")
     for row in rows:
         lines.append(f"| mean of {' + '.join(row['ingredients'])} | {100 * row['accuracy']:.2f}% | "
                      f"{row['macro_f1']:.3f} | {row['bn_seconds']:.0f} |")
     lines += ["", "Greedy soup, best single model first:", ""]
-    lines += [f"- {' + '.join(tried)}: {100 * accuracy:.2f}%, {'kept' if kept else 'dropped'}"
-              for tried, accuracy, kept in steps]
-    lines += ["", "## Conditions", ""] + [f"- **{key}**: {value}" for key, value in conditions.items()]
-    record.write_text("\n".join(lines) + "\n")
+    return lines + [f"- {' + '.join(tried)}: {100 * accuracy:.2f}%, {'kept' if kept else 'dropped'}"
+                    for tried, accuracy, kept in steps]
 
 
 def main(argv=None) -> int:
@@ -131,9 +130,6 @@ def main(argv=None) -> int:
     if args.anchor and args.anchor not in args.models:
         print(f"error: --anchor {args.anchor}: not one of the models given", file=sys.stderr)
         return 2
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from finetune_arms import cpu_name  # noqa: E402
 
     from emolib import datasets, evaluation, models
     from emolib.errors import EmolibError
@@ -177,11 +173,10 @@ def main(argv=None) -> int:
         for names in candidates(order, anchor):
             score(names)
         kept, steps = greedy(order, score)
-    command = ".venv/bin/python benchmarks/weight_soup.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    command = bench_records.command("weight_soup.py", argv)
     conditions = {
         "command": f"`{command}`",
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {args.load} ({time.strftime('%Y-%m-%d')})",
+        "machine": bench_records.machine(args.load),
         "batch norm": f"measured again on all {len(train_images)} Training faces for every soup "
                       "(the batch-norm pass column is that cost, on this machine)",
         "greedy soup": " + ".join(kept),
@@ -189,10 +184,9 @@ def main(argv=None) -> int:
     record = METRICS / f"{args.record}.md"
     result = {"singles": {path: {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"]}
                           for path, s in singles.items()},
-              "soups": list(rows.values()), "greedy": {"kept": kept, "steps": steps},
-              "conditions": conditions}
-    record.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    write_table(record, args.title, singles, list(rows.values()), steps, conditions)
+              "soups": list(rows.values()), "greedy": {"kept": kept, "steps": steps}}
+    bench_records.write(record, result, table(record, args.title, singles, list(rows.values()), steps),
+                        conditions)
     best = max(rows.values(), key=lambda row: row["accuracy"])
     if args.save:
         if best["accuracy"] > singles[order[0]]["accuracy"]:
