@@ -227,3 +227,38 @@ def test_second_self_distillation_seed_comes_from_its_record():
     assert f"With seed 0's {first['best_val_accuracy'] * 100:.2f}%" in log
     assert f"a second seed of the 4-epoch self-distillation arm reached {accuracy}" in flat_text(ROOT / "README.md")
     assert f"a second seed in session 12: {accuracy}" in ingredients_cell()
+
+
+def test_session_13_swa_length_and_ensemble_numbers_come_from_their_records():
+    """Stage 4 run for 16 epochs: the experiment log, README, notebook 02 and the recipe table
+    quote its metrics, the first-k means of swa-length-session13 and ensemble-session13."""
+    import json
+
+    metrics = ROOT / "docs" / "metrics"
+    run = json.loads((metrics / "emonet-swa16-session13.json").read_text())
+    rows = json.loads((metrics / "swa-length-session13.json").read_text())["rows"]
+    ensemble = json.loads((metrics / "ensemble-session13.json").read_text())
+    by_count = {row["count"]: row["accuracy"] * 100 for row in rows if not row["again"]}
+    assert run["parameters"]["epochs"] == 16 and len(run["weight_average"]["epochs"]) == 16
+    assert sorted(by_count) == [4, 8, 12, 16]
+    val16 = run["weight_average"]["val_accuracy"] * 100
+    shipped = models.default_metrics()["val"]["accuracy"] * 100
+    assert val16 <= shipped and by_count[8] <= shipped  # hence "not shipped"
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"own pass: **{val16:.2f}%**, against stage 4's {shipped:.2f}%: **not shipped**" in log
+    assert ", ".join(f"{k} epochs {v:.2f}%" for k, v in by_count.items()) in log
+    assert f"same start with the same seed: **{by_count[8]:.2f}%**" in log
+    assert f"the 16-epoch mean {run['test']['accuracy'] * 100:.2f}%" in log
+    assert f"Training {run['wall_time_s']:.1f} s on this machine" in log
+    (chosen,) = [row for row in ensemble["rows"] if row["name"].startswith("ensemble (")]
+    assert chosen["name"] == f"ensemble ({' + '.join(ensemble['members'])})"
+    assert f"**{chosen['test_accuracy'] * 100:.2f}%** on PrivateTest" in log
+    readme = flat_text(ROOT / "README.md")
+    assert f"the 16-epoch weight average scored {val16:.2f}%" in readme
+    assert f"same start and seed, {by_count[8]:.2f}%" in readme
+    assert f"sessions 6-13 reached {chosen['test_accuracy'] * 100:.2f}% on PrivateTest" in readme
+    cell = ingredients_cell()
+    assert f"scored {val16:.2f}%" in cell and f"scored {by_count[8]:.2f}% against the shipped" in cell
+    recipes = frontier.recorded()
+    row = recipes[recipes["source"].str.contains("session 13 run cpu-emonet-swa16")]
+    assert row["public_test_accuracy"].item() == round(run["weight_average"]["val_accuracy"], 4)
