@@ -256,7 +256,8 @@ def test_session_13_swa_length_and_ensemble_numbers_come_from_their_records():
     readme = flat_text(ROOT / "README.md")
     assert f"the 16-epoch weight average scored {val16:.2f}%" in readme
     assert f"same start and seed, {by_count[8]:.2f}%" in readme
-    assert f"sessions 6-13 reached {chosen['test_accuracy'] * 100:.2f}% on PrivateTest" in readme
+    assert f"EmoNets of sessions 3-13 reached {chosen['test_accuracy'] * 100:.2f}% on PrivateTest" in readme
+    assert len(ensemble["rows"]) == 10  # nine models and the ensemble
     cell = ingredients_cell()
     assert f"scored {val16:.2f}%" in cell and f"scored {by_count[8]:.2f}% against the shipped" in cell
     recipes = frontier.recorded()
