@@ -19,7 +19,6 @@ Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -42,12 +41,10 @@ def epoch_of(snapshot: Path) -> int:
 
 def logged_val(run_dir: Path) -> dict:
     """PublicTest accuracy of each epoch as the training log (``log.csv``) has it, by epoch from 1."""
-    log = run_dir / "log.csv"
-    if not log.is_file():
-        return {}
-    with open(log, newline="") as handle:
-        return {int(row["epoch"]) + 1: float(row["val_accuracy"]) for row in csv.DictReader(handle)
-                if row.get("val_accuracy")}
+    from emolib.checkpoints import read_log
+
+    return {int(row["epoch"]) + 1: row["val_accuracy"] for row in read_log(run_dir / "log.csv")
+            if "val_accuracy" in row}
 
 
 def default_counts(available: int) -> list[int]:

@@ -65,7 +65,7 @@ def read_state(directory: Path) -> dict | None:
         return state
     legacy = read_json(backup / "training_metadata.json")  # keras.callbacks.BackupAndRestore's
     if legacy and (backup / "latest.weights.h5").is_file():
-        rows = _read_log(directory / "log.csv")[:legacy["epoch"]]
+        rows = read_log(directory / "log.csv")[:legacy["epoch"]]
         scores = [row.get("val_accuracy", float("nan")) for row in rows]
         best = int(np.nanargmax(scores)) + 1 if rows and not np.all(np.isnan(scores)) else None
         return {"epoch": legacy["epoch"], "weights": "latest.weights.h5", "rows": rows,
@@ -73,7 +73,7 @@ def read_state(directory: Path) -> dict | None:
     return None
 
 
-def _read_log(log_file: Path) -> list[dict]:
+def read_log(log_file: Path) -> list[dict]:
     """Rows of a ``log.csv``; a row cut short by a kill is dropped."""
     try:
         with open(log_file, newline="") as handle:

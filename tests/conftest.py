@@ -22,6 +22,24 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def saved_emonets(folder, count: int, widths=(4, 8, 8, 8)) -> list:
+    """``count`` tiny EmoNets (seeds 0, 1, …) saved as ``folder/member<seed>.keras``, for the
+    benchmarks that read saved models."""
+    import keras
+
+    from emolib import models
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        keras.utils.set_random_seed(seed)
+        paths.append(folder / f"member{seed}.keras")
+        models.build_emonet(widths=widths, dense_units=8).save(paths[-1])
+    return paths
+
+
 SHARED = ROOT.parent / "shared"
 MOBILENET_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 

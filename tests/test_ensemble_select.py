@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from conftest import load_benchmark
-from emolib import models
+from conftest import load_benchmark, saved_emonets
 
 
 @pytest.fixture(scope="module")
@@ -15,16 +14,8 @@ def ensembles():
     return load_benchmark("ensemble_select")
 
 
-def _saved_emonets(folder, count: int):
-    import keras
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for seed in range(count):
-        keras.utils.set_random_seed(seed)
-        paths.append(str(folder / f"member{seed}.keras"))
-        models.build_emonet(widths=(4, 8, 8, 8), dense_units=8).save(paths[-1])
-    return paths
+def _saved_emonets(folder, count: int) -> list[str]:
+    return [str(path) for path in saved_emonets(folder, count)]
 
 
 def test_members_are_chosen_on_public_test_and_every_model_is_recorded(

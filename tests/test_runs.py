@@ -132,7 +132,7 @@ def test_restore_finishes_or_drops_a_best_model_the_commit_did_or_did_not_reach(
 def test_log_rows_cut_short_by_a_kill_are_dropped(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("epoch,accuracy,val_accuracy\n0,0.5,0.4\n1,0.6,")
-    assert checkpoints._read_log(log) == [{"epoch": 0.0, "accuracy": 0.5, "val_accuracy": 0.4}]
+    assert checkpoints.read_log(log) == [{"epoch": 0.0, "accuracy": 0.5, "val_accuracy": 0.4}]
 
 
 @pytest.mark.slow

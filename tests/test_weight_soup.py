@@ -7,25 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from conftest import load_benchmark
+from conftest import load_benchmark, saved_emonets
 from emolib import models
 
 
 @pytest.fixture(scope="module")
 def soups():
     return load_benchmark("weight_soup")
-
-
-def _saved_emonets(folder, count: int, widths=(4, 8, 8, 8)):
-    import keras
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for seed in range(count):
-        keras.utils.set_random_seed(seed)
-        paths.append(folder / f"member{seed}.keras")
-        models.build_emonet(widths=widths, dense_units=8).save(paths[-1])
-    return paths
 
 
 def test_every_uniform_soup_holds_the_anchor(soups):
@@ -41,7 +29,7 @@ def test_the_greedy_soup_keeps_an_ingredient_only_if_the_score_does_not_fall(sou
 
 
 def test_a_soup_is_the_mean_of_its_ingredients_weights(soups, tmp_path):
-    paths = _saved_emonets(tmp_path, 2)
+    paths = saved_emonets(tmp_path, 2)
     loaded = {str(path): models.load_model(path) for path in paths}
     mean = soups.soup(loaded, list(loaded), None, tmp_path)
     expected = [np.mean(pair, axis=0) for pair in zip(*(m.get_weights() for m in loaded.values()))]
@@ -52,7 +40,7 @@ def test_a_soup_is_the_mean_of_its_ingredients_weights(soups, tmp_path):
 def test_the_benchmark_records_every_soup_and_the_greedy_path(soups, kaggle_folder, tmp_path, monkeypatch):
     monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
     monkeypatch.setattr(soups, "METRICS", tmp_path)
-    paths = [str(path) for path in _saved_emonets(tmp_path, 3)]
+    paths = [str(path) for path in saved_emonets(tmp_path, 3)]
     assert soups.main(paths + ["--record", "soup-test", "--title", "Soup test"]) == 0
     stored = json.loads((tmp_path / "soup-test.json").read_text())
     assert len(stored["singles"]) == 3
@@ -65,7 +53,7 @@ def test_the_benchmark_records_every_soup_and_the_greedy_path(soups, kaggle_fold
 
 
 def test_unusable_models_are_refused_in_one_line(soups, tmp_path, capsys):
-    paths = [str(path) for path in _saved_emonets(tmp_path, 1)]
+    paths = [str(path) for path in saved_emonets(tmp_path, 1)]
     assert soups.main(paths) == 2
     assert capsys.readouterr().err.strip() == "error: give two or more different .keras models to average"
     missing = str(tmp_path / "nowhere.keras")
@@ -77,8 +65,8 @@ def test_unusable_models_are_refused_in_one_line(soups, tmp_path, capsys):
 
 def test_models_of_different_shapes_are_refused(soups, kaggle_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
-    small = _saved_emonets(tmp_path / "small", 1)[0]
-    large = _saved_emonets(tmp_path / "large", 1, widths=(8, 8, 8, 8))[0]
+    small = saved_emonets(tmp_path / "small", 1)[0]
+    large = saved_emonets(tmp_path / "large", 1, widths=(8, 8, 8, 8))[0]
     assert soups.main([str(small), str(large)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"error: {large}: its weights do not fit") and "\n" not in error
@@ -92,7 +80,7 @@ def test_save_writes_the_best_soup_as_a_run_only_when_it_beats_every_ingredient(
 
     monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
     monkeypatch.setattr(soups, "METRICS", tmp_path)
-    members = [str(path) for path in _saved_emonets(tmp_path, 3)]
+    members = [str(path) for path in saved_emonets(tmp_path, 3)]
     ingredients, load, evaluate = set(), models.load_model, evaluation.evaluate
 
     def remembered(path):
