@@ -8,12 +8,19 @@ every shorter length at the price of one batch-norm pass per length. The mean of
 snapshots is made with batch norm measured again on all Training faces, as notebook 02 does.
 PublicTest only: PrivateTest is never read.
 
+Given several runs trained from one start with different seeds, each mean holds the first k
+snapshots *of every run*: parallel weight averaging (SWAP, Gupta et al., 2020, "Stochastic
+Weight Averaging in Parallel"), so two 4-epoch trajectories can be set against one 8-epoch
+trajectory at the same training cost.
+
 ``--again`` makes the longest mean a second time: the batch-norm pass is not bit-for-bit
 repeatable on a multi-threaded CPU, and the second score shows by how much that moves it.
 Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
 
     .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
         --counts 2 4 8 12 16 --again --record swa-length-session13
+    .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
+        outputs/runs/cpu-emonet-s1stage4 --counts 4 8 --record swap-session14
 """
 
 from __future__ import annotations
@@ -59,20 +66,23 @@ def default_counts(available: int) -> list[int]:
 def table(record: Path, title: str, rows: list) -> list[str]:
     """The record's Markdown lines: one row per mean."""
     lines = bench_records.header(title, "swa_length.py", record, "PublicTest only (PrivateTest never read).")
-    lines += ["| epochs averaged | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
+    runs = rows[0]["runs"] if rows else 1
+    each = f" of each of {runs} runs" if runs > 1 else ""
+    lines += [f"| epochs averaged{each} | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
               "| batch-norm pass (s) |", "|---|---|---|---|---|"]
     for row in rows:
         alone = "" if row["last_epoch_val"] is None else f"{100 * row['last_epoch_val']:.2f}%"
         again = " (made again)" if row["again"] else ""
-        lines.append(f"| {row['first']}–{row['last']} ({row['count']}){again} | {100 * row['accuracy']:.2f}% | "
+        lines.append(f"| {row['first']}–{row['last']} ({row['count'] * runs}){again} | {100 * row['accuracy']:.2f}% | "
                      f"{row['macro_f1']:.3f} | {alone} | {row['bn_seconds']:.0f} |")
     return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a run folder whose snapshots/ hold its epochs' weights "
-                        "(trained with average_epochs > 0)")
+    parser.add_argument("runs", nargs="+", metavar="run",
+                        help="a run folder whose snapshots/ hold its epochs' weights (trained with "
+                        "average_epochs > 0); several runs from one start are averaged together")
     parser.add_argument("--counts", type=int, nargs="+", metavar="K",
                         help="average the first K snapshots, for each K (default 1, 2, 4, … and all)")
     parser.add_argument("--again", action="store_true", help="make the longest mean a second time")
@@ -85,12 +95,15 @@ def main(argv=None) -> int:
 
     from emolib import averaging
 
-    run_dir = Path(args.run)
-    files = averaging.snapshots(run_dir)
-    if not files:
-        print(f"error: {run_dir}: no snapshots/epoch-*.npz; train the run with average_epochs > 0",
-              file=sys.stderr)
-        return 2
+    run_dirs = [Path(run) for run in args.runs]
+    per_run = []
+    for run_dir in run_dirs:
+        per_run.append(averaging.snapshots(run_dir))
+        if not per_run[-1]:
+            print(f"error: {run_dir}: no snapshots/epoch-*.npz; train the run with average_epochs > 0",
+                  file=sys.stderr)
+            return 2
+    run_dir, files = run_dirs[0], min(per_run, key=len)
     architecture = next((run_dir / name for name in ("model.keras", "best.keras")
                          if (run_dir / name).is_file()), None)
     if architecture is None:
@@ -99,7 +112,8 @@ def main(argv=None) -> int:
         return 2
     counts = sorted(set(args.counts or default_counts(len(files))))
     if counts[0] < 1 or counts[-1] > len(files):
-        print(f"error: --counts: give numbers from 1 to the run's {len(files)} snapshots", file=sys.stderr)
+        whose = "the run's" if len(run_dirs) == 1 else "the shortest run's"
+        print(f"error: --counts: give numbers from 1 to {whose} {len(files)} snapshots", file=sys.stderr)
         return 2
 
     from emolib import datasets, evaluation, models
@@ -109,10 +123,10 @@ def main(argv=None) -> int:
     train_images, _ = data.split("train")
     val = data.split("val")
     model = models.load_model(architecture)
-    logged = logged_val(run_dir)
+    logged = logged_val(run_dir) if len(run_dirs) == 1 else {}
     rows = []
     for count, again in [(count, False) for count in counts] + ([(counts[-1], True)] if args.again else []):
-        chosen = files[:count]
+        chosen = [file for run_files in per_run for file in run_files[:count]]
         started = time.perf_counter()
         try:
             mean = averaging.average(model, chosen, train_images)
@@ -121,16 +135,17 @@ def main(argv=None) -> int:
             return 2
         seconds = time.perf_counter() - started
         scores = evaluation.evaluate(mean, *val, split="val")
-        first, last = epoch_of(chosen[0]), epoch_of(chosen[-1])
-        rows.append({"count": count, "first": first, "last": last, "again": again,
+        first, last = epoch_of(chosen[0]), epoch_of(chosen[count - 1])
+        rows.append({"count": count, "runs": len(run_dirs), "first": first, "last": last, "again": again,
                      "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "recall": scores["recall"], "last_epoch_val": logged.get(last),
                      "bn_seconds": round(seconds, 1)})
-        print(f"mean of epochs {first}-{last}{' (again)' if again else ''}: "
+        print(f"mean of epochs {first}-{last} of {len(run_dirs)} run(s){' (again)' if again else ''}: "
               f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
     conditions = {
         "command": f"`{bench_records.command('swa_length.py', argv)}`",
-        "run": f"`{run_dir}` ({len(files)} snapshots, epochs {epoch_of(files[0])}-{epoch_of(files[-1])})",
+        "runs": "; ".join(f"`{folder}` ({len(run_files)} snapshots, epochs {epoch_of(run_files[0])}-"
+                          f"{epoch_of(run_files[-1])})" for folder, run_files in zip(run_dirs, per_run)),
         "machine": bench_records.machine(args.load),
         "batch norm": f"measured again on all {len(train_images)} Training faces for every mean",
     }

@@ -92,3 +92,27 @@ def test_unusable_runs_are_refused_in_one_line(lengths, tmp_path, capsys):
     (folder / "model.keras").unlink()
     assert lengths.main([str(folder)]) == 2
     assert "neither model.keras nor best.keras" in capsys.readouterr().err
+
+
+def test_several_runs_pool_the_first_k_snapshots_of_each(lengths, kaggle_folder, tmp_path, monkeypatch):
+    from emolib import averaging
+
+    monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
+    monkeypatch.setattr(lengths, "METRICS", tmp_path)
+    first, second = _run_folder(tmp_path / "seed0", 4), _run_folder(tmp_path / "seed1", 3)
+    averaged, average = [], averaging.average
+
+    def remembered(model, files, images=None, **kwargs):
+        averaged.append([(file.parents[1].name, lengths.epoch_of(file)) for file in files])
+        return average(model, files, images, **kwargs)
+
+    monkeypatch.setattr(averaging, "average", remembered)
+    assert lengths.main([str(first), str(second), "--counts", "2", "--record", "swap-test"]) == 0
+    assert averaged == [[("seed0", 1), ("seed0", 2), ("seed1", 1), ("seed1", 2)]]
+    stored = json.loads((tmp_path / "swap-test.json").read_text())
+    assert stored["rows"][0]["runs"] == 2 and stored["rows"][0]["last_epoch_val"] is None
+    table = (tmp_path / "swap-test.md").read_text()
+    assert "| epochs averaged of each of 2 runs |" in table and "| 1–2 (4) |" in table
+    assert "seed1" in table
+    # the shortest run bounds the counts
+    assert lengths.main([str(first), str(second), "--counts", "4"]) == 2
