@@ -263,3 +263,41 @@ def test_session_13_swa_length_and_ensemble_numbers_come_from_their_records():
     recipes = frontier.recorded()
     row = recipes[recipes["source"].str.contains("session 13 run cpu-emonet-swa16")]
     assert row["public_test_accuracy"].item() == round(run["weight_average"]["val_accuracy"], 4)
+
+
+def test_session_14_seed_and_cross_run_averages_come_from_their_records():
+    """Stage 4 made again with seed 1 and the averages across runs: the experiment log, README,
+    notebook 02 and the recipe table quote emonet-s1stage4-session14 and the swap/soup records."""
+    import json
+
+    metrics = ROOT / "docs" / "metrics"
+    run = json.loads((metrics / "emonet-s1stage4-session14.json").read_text())
+    first = {row["count"]: row["accuracy"] * 100 for row in
+             json.loads((metrics / "swa-length-s1-session14.json").read_text())["rows"] if not row["again"]}
+    (budget, budget_again) = json.loads((metrics / "swap-budget-session14.json").read_text())["rows"]
+    (sixteen,) = json.loads((metrics / "swap-16-session14.json").read_text())["rows"]
+    soups = json.loads((metrics / "weight-soup-siblings-session14.json").read_text())["soups"]
+    assert run["parameters"]["seed"] == 1 and len(run["weight_average"]["epochs"]) == 8
+    assert budget["runs"] == 2 and budget["count"] == 4 and sixteen["count"] == 8
+    seed1, swap = run["weight_average"]["val_accuracy"] * 100, budget["accuracy"] * 100
+    shipped = models.default_metrics()["val"]["accuracy"] * 100
+    assert swap <= shipped and budget_again["accuracy"] * 100 <= shipped  # hence "not shipped"
+    assert all(soup["accuracy"] * 100 <= shipped for soup in soups)  # "at or below stage 4"
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"**the 8-epoch mean {seed1:.2f}%**" in log and f"the mean of its first 4: {first[4]:.2f}%" in log
+    assert f"**{swap:.2f}%** (again {budget_again['accuracy'] * 100:.2f}%)" in log
+    assert f"**{sixteen['accuracy'] * 100:.2f}%**, against 67.96%" in log
+    for label, soup in zip(["stage 4 + swa16", "stage 4 + stage4kd", "all three"], soups):
+        assert f"{label} {soup['accuracy'] * 100:.2f}%" in log
+    assert f"Training {run['wall_time_s']:.1f} s on this machine" in log
+    assert f"stage 4 with seed 1 {run['test']['accuracy'] * 100:.2f}%" in log
+    readme = flat_text(ROOT / "README.md")
+    assert f"made stage 4 again with seed 1: {seed1:.2f}% on PublicTest" in readme
+    assert f"(PrivateTest, read after the decision, {run['test']['accuracy'] * 100:.2f}%" in readme
+    assert f"the same training time as stage 4: {swap:.2f}%" in readme
+    assert f"scored {swap:.2f}% against" in ingredients_cell()
+    recipes = frontier.recorded()
+    row = recipes[recipes["source"].str.contains("session 14 run cpu-emonet-s1stage4")]
+    assert row["public_test_accuracy"].item() == round(run["weight_average"]["val_accuracy"], 4)
+    row = recipes[recipes["source"].str.contains("swap-budget-session14")]
+    assert row["public_test_accuracy"].item() == round(budget["accuracy"], 4)
