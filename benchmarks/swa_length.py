@@ -140,7 +140,8 @@ def main(argv=None) -> int:
                      "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "recall": scores["recall"], "last_epoch_val": logged.get(last),
                      "bn_seconds": round(seconds, 1)})
-        print(f"mean of epochs {first}-{last} of {len(run_dirs)} run(s){' (again)' if again else ''}: "
+        of_runs = f" of each of {len(run_dirs)} runs" if len(run_dirs) > 1 else ""
+        print(f"mean of epochs {first}-{last}{of_runs}{' (again)' if again else ''}: "
               f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
     conditions = {
         "command": f"`{bench_records.command('swa_length.py', argv)}`",
