@@ -296,6 +296,15 @@ def test_session_14_seed_and_cross_run_averages_come_from_their_records():
     assert f"(PrivateTest, read after the decision, {run['test']['accuracy'] * 100:.2f}%" in readme
     assert f"the same training time as stage 4: {swap:.2f}%" in readme
     assert f"scored {swap:.2f}% against" in ingredients_cell()
+    (control,) = json.loads((metrics / "finetune-arms-control-session14.json").read_text())
+    (distill,) = json.loads((metrics / "finetune-arms-self-session12.json").read_text())
+    assert (control["arm"], control["seed"]) == ("control", 1) and distill["seed"] == 1
+    best = control["best_val_accuracy"] * 100
+    by_epoch = ", ".join(f"{100 * value:.2f}" for value in control["val_accuracy_by_epoch"])
+    assert f"**{best:.2f}%** (epoch {control['best_epoch']}; by epoch {by_epoch})" in log
+    assert distill["best_val_accuracy"] * 100 > best  # "ahead of its own seed's control"
+    assert f"A second seed of the 4-epoch control, {best:.2f}%" in readme
+    assert f"against {best:.2f}% for that seed's control in session 14" in ingredients_cell()
     recipes = frontier.recorded()
     row = recipes[recipes["source"].str.contains("session 14 run cpu-emonet-s1stage4")]
     assert row["public_test_accuracy"].item() == round(run["weight_average"]["val_accuracy"], 4)
