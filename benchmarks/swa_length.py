@@ -20,7 +20,7 @@ Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
     .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
         --counts 2 4 8 12 16 --again --record swa-length-session13
     .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
-        outputs/runs/cpu-emonet-s1stage4 --counts 4 8 --record swap-session14
+        outputs/runs/cpu-emonet-s1stage4 --counts 4 --again --record swap-budget-session14
 """
 
 from __future__ import annotations
