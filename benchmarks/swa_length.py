@@ -63,13 +63,17 @@ def default_counts(available: int) -> list[int]:
     return counts + [available]
 
 
+def of_each_run(runs: int) -> str:
+    """" of each of N runs" where several runs are averaged together, else nothing."""
+    return f" of each of {runs} runs" if runs > 1 else ""
+
+
 def table(record: Path, title: str, rows: list) -> list[str]:
     """The record's Markdown lines: one row per mean."""
     lines = bench_records.header(title, "swa_length.py", record, "PublicTest only (PrivateTest never read).")
     runs = rows[0]["runs"] if rows else 1
-    each = f" of each of {runs} runs" if runs > 1 else ""
-    lines += [f"| epochs averaged{each} | PublicTest accuracy | macro-F1 | last epoch alone (training log) "
-              "| batch-norm pass (s) |", "|---|---|---|---|---|"]
+    lines += [f"| epochs averaged{of_each_run(runs)} | PublicTest accuracy | macro-F1 "
+              "| last epoch alone (training log) | batch-norm pass (s) |", "|---|---|---|---|---|"]
     for row in rows:
         alone = "" if row["last_epoch_val"] is None else f"{100 * row['last_epoch_val']:.2f}%"
         again = " (made again)" if row["again"] else ""
@@ -140,8 +144,7 @@ def main(argv=None) -> int:
                      "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "recall": scores["recall"], "last_epoch_val": logged.get(last),
                      "bn_seconds": round(seconds, 1)})
-        of_runs = f" of each of {len(run_dirs)} runs" if len(run_dirs) > 1 else ""
-        print(f"mean of epochs {first}-{last}{of_runs}{' (again)' if again else ''}: "
+        print(f"mean of epochs {first}-{last}{of_each_run(len(run_dirs))}{' (again)' if again else ''}: "
               f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
     conditions = {
         "command": f"`{bench_records.command('swa_length.py', argv)}`",
