@@ -312,3 +312,19 @@ def test_session_14_seed_and_cross_run_averages_come_from_their_records():
     assert row["public_test_accuracy"].item() == round(run["weight_average"]["val_accuracy"], 4)
     row = recipes[recipes["source"].str.contains("swap-budget-session14")]
     assert row["public_test_accuracy"].item() == round(budget["accuracy"], 4)
+
+
+def test_session_15_restart_trajectory_comes_from_its_log():
+    """The long self-distilled restart (run cpu-emonet-s14restart): the experiment log and README
+    quote its per-epoch PublicTest accuracies and its best epoch from the copied log.csv."""
+    import csv
+
+    with open(ROOT / "docs" / "metrics" / "restart-s14restart-session15.csv") as f:
+        accuracy = [float(row["val_accuracy"]) * 100 for row in csv.DictReader(f)]
+    best = max(range(len(accuracy)), key=accuracy.__getitem__)
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
+    assert f"**{accuracy[best]:.2f}%** at epoch {best + 1}" in log
+    assert f"{len(accuracy)} of its 40 epochs" in log
+    readme = flat_text(ROOT / "README.md")
+    assert f"best epoch {accuracy[best]:.2f}% on PublicTest (epoch {best + 1} of {len(accuracy)} done)" in readme
