@@ -317,10 +317,10 @@ def test_session_14_seed_and_cross_run_averages_come_from_their_records():
 def test_session_15_restart_trajectory_comes_from_its_log():
     """The long self-distilled restart (run cpu-emonet-s14restart): the experiment log and README
     quote its per-epoch PublicTest accuracies and its best epoch from the copied log.csv."""
-    import csv
+    from emolib.checkpoints import read_log
 
-    with open(ROOT / "docs" / "metrics" / "restart-s14restart-session15.csv") as f:
-        accuracy = [float(row["val_accuracy"]) * 100 for row in csv.DictReader(f)]
+    rows = read_log(ROOT / "docs" / "metrics" / "restart-s14restart-session15.csv")
+    accuracy = [row["val_accuracy"] * 100 for row in rows]
     best = max(range(len(accuracy)), key=accuracy.__getitem__)
     log = flat_text(ROOT / "docs" / "experiments.md")
     assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
