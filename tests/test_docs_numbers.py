@@ -113,11 +113,22 @@ def test_session_9_chain_rows_and_log_come_from_its_kept_metrics():
 
 
 def test_readme_ensemble_number_is_notebook_04s_recorded_row():
+    import json
+
     cells = record_row("comparison-session9", "| ensemble (")
     val, test = float(cells[3]), float(cells[4])
-    assert f"72% for an ensemble ({test * 100:.1f}%:" in flat_text(ROOT / "README.md")
+    readme = flat_text(ROOT / "README.md")
+    assert f"session 9's best was {test * 100:.1f}%" in readme
     log = flat_text(ROOT / "docs" / "experiments.md")
     assert f"({val * 100:.2f}% on PublicTest), and scores **{test * 100:.2f}%** on PrivateTest" in log
+    record = json.loads((ROOT / "docs" / "metrics" / "ensemble-session16.json").read_text())
+    (chosen,) = [row for row in record["rows"] if row["name"].startswith("ensemble (")]
+    alone = next(row for row in record["rows"] if row["name"] == "s16")
+    assert chosen["name"] == f"ensemble ({' + '.join(record['members'])})" and record["members"][0] == "s16"
+    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}%:" in readme
+    assert f"the new default alone scores {alone['test_accuracy'] * 100:.1f}% on PrivateTest too" in readme
+    assert f"s16 + restart + stage4kd, **{chosen['test_accuracy'] * 100:.2f}%** on PrivateTest" in log
+    assert f"new default alone with its PublicTest-chosen flip {alone['test_accuracy'] * 100:.2f}%" in log
 
 
 def test_progressive_stage_1_numbers_come_from_its_sweep_record():
