@@ -397,3 +397,22 @@ def test_session_16_chain_numbers_come_from_its_records():
     assert f"about {chain_minutes:.0f} minutes** in all" in readme
     assert f"which scored {val:.2f}% against stage 4's" in ingredients_cell()
     assert f"in about {chain_minutes:.0f} credited minutes" in ingredients_cell()
+
+
+def test_session_16_robustness_numbers_come_from_its_table():
+    import pandas as pd
+
+    table = pd.read_csv(ROOT / "docs" / "robustness-session16.csv")
+    mean = table.groupby("model")["accuracy"].mean() * 100
+    drop = table.groupby(["model", "perturbation"])["drop"].max() * 100
+    new, old = "s16 (session 16 default)", "stage 4 (default of sessions 8-15)"
+    assert len(table) == 2 * len(table[table["model"] == new])  # the same ladders for both
+    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    assert f"**{mean[new]:.2f}%** for the new default against **{mean[old]:.2f}%** for stage 4" in log
+    assert f"{mean[new]:.2f}% against {mean[old]:.2f}% for stage 4, level on average" in readme
+    for kind, label in (("blur", "blur"), ("downscale", "downscaling"), ("rotation", "rotation"),
+                        ("occlusion", "occlusion"), ("contrast", "contrast"), ("brightness", "brightness"),
+                        ("gamma", "gamma")):
+        assert f"{label} {drop[new, kind]:.1f} / {drop[old, kind]:.1f}" in log
+    assert (f"{drop[new, 'blur']:.1f}, {drop[new, 'downscale']:.1f} and {drop[new, 'rotation']:.1f} points against "
+            f"{drop[old, 'blur']:.1f}, {drop[old, 'downscale']:.1f} and {drop[old, 'rotation']:.1f}") in readme
