@@ -44,6 +44,13 @@ def stage4_metrics() -> dict:
     return json.loads((ROOT / "docs" / "metrics" / "emonet-stage4-session8.json").read_text())
 
 
+def kept_log_accuracy(name: str) -> list[float]:
+    """PublicTest accuracy (%) of each epoch of a run whose log.csv is kept in docs/metrics."""
+    from emolib.checkpoints import read_log
+
+    return [row["val_accuracy"] * 100 for row in read_log(ROOT / "docs" / "metrics" / name)]
+
+
 def ingredients_cell() -> str:
     """Notebook 02's "Why these ingredients" markdown, whitespace flattened."""
     notebook = nbformat.read(ROOT / "notebooks" / "02_train_cnn.ipynb", as_version=4)
@@ -335,10 +342,7 @@ def test_session_14_seed_and_cross_run_averages_come_from_their_records():
 def test_session_15_restart_trajectory_comes_from_its_log():
     """The long self-distilled restart (run cpu-emonet-s14restart): the experiment log and README
     quote its per-epoch PublicTest accuracies and its best epoch from the copied log.csv."""
-    from emolib.checkpoints import read_log
-
-    rows = read_log(ROOT / "docs" / "metrics" / "restart-s14restart-session15.csv")
-    accuracy = [row["val_accuracy"] * 100 for row in rows]
+    accuracy = kept_log_accuracy("restart-s14restart-session15.csv")
     best = max(range(len(accuracy)), key=accuracy.__getitem__)
     log = flat_text(ROOT / "docs" / "experiments.md")
     assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
@@ -354,12 +358,10 @@ def test_session_16_chain_numbers_come_from_its_records():
     import json
     import statistics
 
-    from emolib.checkpoints import read_log
-
     metrics = ROOT / "docs" / "metrics"
     shipped = models.default_metrics()
-    restart = max(row["val_accuracy"] for row in read_log(metrics / "restart-s14restart-session15.csv"))
-    by_epoch = [row["val_accuracy"] * 100 for row in read_log(metrics / "emonet-s14swa-session16.csv")]
+    restart = max(kept_log_accuracy("restart-s14restart-session15.csv")) / 100
+    by_epoch = kept_log_accuracy("emonet-s14swa-session16.csv")
     rows = json.loads((metrics / "swa-length-s14swa-session16.json").read_text())["rows"]
     (again,) = [row for row in rows if row["again"]]
 
