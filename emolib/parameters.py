@@ -3,6 +3,9 @@
 A cell like ``epochs: int = 40  # EmoNet epochs`` declares a name, a type and a comment. The
 runner hands each notebook only the overrides it declares, converted to the declared type;
 an unknown name or a value of the wrong type stops with one line before anything runs.
+A text value naming an existing file or folder relative to where the command was typed (it has a
+folder part or a suffix: ``outputs/runs/x/best.keras``, ``archive.zip``) becomes an absolute
+path, because the notebooks run inside ``notebooks/``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import difflib
 import io
 import json
 import numbers
+import os
 import tokenize
 from pathlib import Path
 
@@ -67,6 +71,16 @@ def literal(text: str):
         return text
 
 
+def from_here(text: str) -> str:
+    """``text`` as an absolute path if it names an existing file or folder relative to the
+    current directory and looks like a path (a folder part or a suffix); else ``text`` itself."""
+    path = Path(text).expanduser()
+    looks_like_path = os.sep in text or "/" in text or bool(path.suffix)
+    if text and not path.is_absolute() and looks_like_path and path.exists():
+        return str(path.resolve())
+    return text
+
+
 def _coerce(name: str, value, spec: dict, notebook: str):
     """``value`` (text from ``-p``, or a Python value) as the declared type, or EmolibError."""
     kind, expected = spec["type"], _TYPES.get(spec["type"])
@@ -79,7 +93,7 @@ def _coerce(name: str, value, spec: dict, notebook: str):
         parsed = literal(value)
     if kind == "str":
         if isinstance(parsed, str):
-            return parsed
+            return from_here(parsed)
         if isinstance(value, str) and isinstance(parsed, numbers.Number) \
                 and not isinstance(parsed, bool):
             return value  # -p run_tag=2 is the text "2"

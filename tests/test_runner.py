@@ -75,6 +75,22 @@ def test_overrides_are_typed_per_notebook():
     assert parameters.check_overrides([nb02], {"augment": "none"}) == {nb02: {"augment": "none"}}
 
 
+def test_relative_paths_are_made_absolute_from_where_the_command_runs(tmp_path, monkeypatch):
+    """The notebooks run inside notebooks/, so -p finetune_from=outputs/... must not be read
+    from there; words that are not paths (or paths that do not exist) pass unchanged."""
+    nb02 = next(notebooks_dir().glob("02_*.ipynb"))
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "best.keras").write_text("")
+    (tmp_path / "faces").mkdir()  # a folder named like a parameter's word
+    monkeypatch.chdir(tmp_path)
+    checked = parameters.check_overrides([nb02], {
+        "finetune_from": "runs/x/best.keras", "teacher": "runs/missing.keras",
+        "finetune_augment": "faces", "data_source": str(tmp_path / "runs")})[nb02]
+    assert checked == {"finetune_from": str(tmp_path / "runs" / "x" / "best.keras"),
+                       "teacher": "runs/missing.keras", "finetune_augment": "faces",
+                       "data_source": str(tmp_path / "runs")}
+
+
 @pytest.mark.parametrize("how", ["a file in the way", "read-only"])
 def test_outputs_that_cannot_be_written_are_named_in_one_line(how, tmp_path, monkeypatch, capsys):
     if how == "read-only":
