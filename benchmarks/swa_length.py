@@ -13,6 +13,10 @@ snapshots *of every run*: parallel weight averaging (SWAP, Gupta et al., 2020, "
 Weight Averaging in Parallel"), so two 4-epoch trajectories can be set against one 8-epoch
 trajectory at the same training cost.
 
+``--after RUN`` names an earlier run that the given one continues (trained on from the
+earlier run's last epoch at the same rate): every mean then holds all of the earlier run's
+snapshots first, so the rows say what the continued run's first k epochs add to its average.
+
 ``--again`` makes the longest mean a second time: the batch-norm pass is not bit-for-bit
 repeatable on a multi-threaded CPU, and the second score shows by how much that moves it.
 Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
@@ -21,6 +25,8 @@ Rows are written to ``docs/metrics/<record>.md`` and ``.json``::
         --counts 2 4 8 12 16 --again --record swa-length-session13
     .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-swa16 \\
         outputs/runs/cpu-emonet-s1stage4 --counts 4 --again --record swap-budget-session14
+    .venv/bin/python benchmarks/swa_length.py outputs/runs/cpu-emonet-s17swa \
+        --after outputs/runs/cpu-emonet-s14swa --counts 8 16 --again --record swa-after-session17
 """
 
 from __future__ import annotations
@@ -68,6 +74,11 @@ def of_each_run(runs: int) -> str:
     return f" of each of {runs} runs" if runs > 1 else ""
 
 
+def before(after: int) -> str:
+    """"the earlier run's N snapshots + " where a run continues another (``--after``), else nothing."""
+    return f"the earlier run's {after} snapshots + " if after else ""
+
+
 def table(record: Path, title: str, rows: list) -> list[str]:
     """The record's Markdown lines: one row per mean."""
     lines = bench_records.header(title, "swa_length.py", record, "PublicTest only (PrivateTest never read).")
@@ -77,7 +88,9 @@ def table(record: Path, title: str, rows: list) -> list[str]:
     for row in rows:
         alone = "" if row["last_epoch_val"] is None else f"{100 * row['last_epoch_val']:.2f}%"
         again = " (made again)" if row["again"] else ""
-        lines.append(f"| {row['first']}–{row['last']} ({row['count'] * runs}){again} | {100 * row['accuracy']:.2f}% | "
+        total = row.get("after", 0) + row["count"] * runs
+        lines.append(f"| {before(row.get('after', 0))}{row['first']}–{row['last']} ({total}){again} "
+                     f"| {100 * row['accuracy']:.2f}% | "
                      f"{row['macro_f1']:.3f} | {alone} | {row['bn_seconds']:.0f} |")
     return lines
 
@@ -89,6 +102,9 @@ def main(argv=None) -> int:
                         "average_epochs > 0); several runs from one start are averaged together")
     parser.add_argument("--counts", type=int, nargs="+", metavar="K",
                         help="average the first K snapshots, for each K (default 1, 2, 4, … and all)")
+    parser.add_argument("--after", metavar="RUN",
+                        help="an earlier run the given one continues: all of its snapshots come "
+                        "first in every mean")
     parser.add_argument("--again", action="store_true", help="make the longest mean a second time")
     parser.add_argument("--record", default="swa-length", metavar="NAME",
                         help="docs/metrics/NAME.md and .json hold the rows (default %(default)s)")
@@ -107,6 +123,11 @@ def main(argv=None) -> int:
             print(f"error: {run_dir}: no snapshots/epoch-*.npz; train the run with average_epochs > 0",
                   file=sys.stderr)
             return 2
+    earlier = averaging.snapshots(args.after) if args.after else []
+    if args.after and not earlier:
+        print(f"error: --after {args.after}: no snapshots/epoch-*.npz there; name the run this one "
+              "continues (trained with average_epochs > 0)", file=sys.stderr)
+        return 2
     run_dir, files = run_dirs[0], min(per_run, key=len)
     architecture = next((run_dir / name for name in ("model.keras", "best.keras")
                          if (run_dir / name).is_file()), None)
@@ -130,7 +151,7 @@ def main(argv=None) -> int:
     logged = logged_val(run_dir) if len(run_dirs) == 1 else {}
     rows = []
     for count, again in [(count, False) for count in counts] + ([(counts[-1], True)] if args.again else []):
-        chosen = [file for run_files in per_run for file in run_files[:count]]
+        chosen = earlier + [file for run_files in per_run for file in run_files[:count]]
         started = time.perf_counter()
         try:
             mean = averaging.average(model, chosen, train_images)
@@ -139,17 +160,21 @@ def main(argv=None) -> int:
             return 2
         seconds = time.perf_counter() - started
         scores = evaluation.evaluate(mean, *val, split="val")
-        first, last = epoch_of(chosen[0]), epoch_of(chosen[count - 1])
-        rows.append({"count": count, "runs": len(run_dirs), "first": first, "last": last, "again": again,
+        first, last = epoch_of(chosen[len(earlier)]), epoch_of(chosen[len(earlier) + count - 1])
+        rows.append({"count": count, "runs": len(run_dirs), "first": first, "last": last,
+                     "after": len(earlier), "again": again,
                      "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
                      "recall": scores["recall"], "last_epoch_val": logged.get(last),
                      "bn_seconds": round(seconds, 1)})
-        print(f"mean of epochs {first}-{last}{of_each_run(len(run_dirs))}{' (again)' if again else ''}: "
+        print(f"mean of {before(len(earlier))}epochs {first}-{last}{of_each_run(len(run_dirs))}"
+              f"{' (again)' if again else ''}: "
               f"PublicTest {100 * scores['accuracy']:.2f}% ({seconds:.0f} s)", flush=True)
     conditions = {
         "command": f"`{bench_records.command('swa_length.py', argv)}`",
         "runs": "; ".join(f"`{folder}` ({len(run_files)} snapshots, epochs {epoch_of(run_files[0])}-"
                           f"{epoch_of(run_files[-1])})" for folder, run_files in zip(run_dirs, per_run)),
+        **({"after": f"`{args.after}` ({len(earlier)} snapshots, first in every mean)"}
+           if earlier else {}),
         "machine": bench_records.machine(args.load),
         "batch norm": f"measured again on all {len(train_images)} Training faces for every mean",
     }

@@ -69,6 +69,30 @@ def test_each_mean_holds_the_first_k_snapshots_and_the_record_has_every_row(
     assert "| 1–4 (4) (made again) |" in table and "PrivateTest never read" in table
 
 
+def test_a_continued_run_averages_after_all_of_the_earlier_runs_snapshots(
+        lengths, kaggle_folder, tmp_path, monkeypatch, capsys):
+    from emolib import averaging
+
+    monkeypatch.setenv("EMOLIB_DATA", str(kaggle_folder))
+    monkeypatch.setattr(lengths, "METRICS", tmp_path)
+    earlier, later = _run_folder(tmp_path / "earlier", 3), _run_folder(tmp_path / "later", 2)
+    averaged, average = [], averaging.average
+
+    def remembered(model, files, images=None, **kwargs):
+        averaged.append([(file.parent.parent.name, lengths.epoch_of(file)) for file in files])
+        return average(model, files, images, **kwargs)
+
+    monkeypatch.setattr(averaging, "average", remembered)
+    assert lengths.main([str(later), "--after", str(earlier), "--counts", "1", "2",
+                         "--record", "after-test"]) == 0
+    first3 = [("earlier", 1), ("earlier", 2), ("earlier", 3)]
+    assert averaged == [first3 + [("later", 1)], first3 + [("later", 1), ("later", 2)]]
+    table = (tmp_path / "after-test.md").read_text()
+    assert "| the earlier run's 3 snapshots + 1–2 (5) |" in table and "first in every mean" in table
+    assert lengths.main([str(later), "--after", str(tmp_path / "none"), "--counts", "1"]) == 2
+    assert "--after" in capsys.readouterr().err
+
+
 def test_the_mean_of_two_snapshots_is_their_weights_mean(tmp_path):
     from emolib import averaging
 
