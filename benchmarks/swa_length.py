@@ -41,15 +41,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_records  # noqa: E402
 
+from emolib.averaging import epoch_of  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ROOT / "docs" / "metrics"
-
-
-def epoch_of(snapshot: Path) -> int:
-    """The epoch a snapshot file holds (``epoch-0007.npz`` -> 7)."""
-    return int(snapshot.stem.split("-")[1])
 
 
 def logged_val(run_dir: Path) -> dict:

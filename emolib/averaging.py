@@ -48,6 +48,11 @@ def snapshot_callback(model, run_dir: str | os.PathLike, *, epochs: int, last: i
     return keras.callbacks.LambdaCallback(on_epoch_end=save)
 
 
+def epoch_of(snapshot: str | os.PathLike) -> int:
+    """The epoch a snapshot file holds (``epoch-0007.npz`` -> 7)."""
+    return int(Path(snapshot).stem.split("-")[1])
+
+
 def snapshots(run_dir: str | os.PathLike) -> list[Path]:
     """The snapshot files of a run, oldest epoch first."""
     return sorted((Path(run_dir) / SNAPSHOTS).glob("epoch-*.npz"))
@@ -127,7 +132,7 @@ def average_run(run, train_images: np.ndarray, val: tuple, *, batch_size: int = 
     images, labels = val
     best, mean = (float(np.mean(predict_proba(model, images).argmax(axis=1) == labels))
                   for model in (run.model, averaged))
-    record = {"epochs": [int(file.stem.split("-")[1]) for file in files],
+    record = {"epochs": [epoch_of(file) for file in files],
               "val_accuracy": mean, "best_epoch_val_accuracy": best, "kept": mean > best}
     return replace(run, model=averaged if mean > best else run.model,
                    extra={**run.extra, "weight_average": record})

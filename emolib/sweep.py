@@ -31,10 +31,10 @@ DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 #: Knobs of the training function beyond notebook 02's parameters (used by the ablation).
 TRAIN_EXTRAS = {"batch_norm": True, "schedule": "cosine", "progressive_size": 0}
 #: Notebook 02 parameters the training function has no use for (refused: sweep notebook 02 for
-#: a stage 2 from a saved model, its schedule, weight averaging or a teacher).
+#: a stage 2 from a saved model, its schedule, weight averaging, a teacher or stage 3).
 TRAIN_UNUSED = {"profile", "run_tag", "train_seed_baseline", "train_emonet", "seed_epochs",
                 "ship_default", "finetune_from", "finetune_schedule", "average_epochs",
-                "teacher", "distill_weight", "distill_temperature"}
+                "teacher", "distill_weight", "distill_temperature", "swa_epochs", "swa_learning_rate"}
 #: A swept notebook trains only the swept model unless the definition says otherwise.
 NOTEBOOK_BASE = {"02": {"train_seed_baseline": False}, "03": {"run_experiment": False}}
 DEFAULTS = {"profile": "quick", "base": {}, "space": {}, "arms": {}, "num_samples": 1,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emolib import CLASS_NAMES, augmentation, runs
+from emolib import CLASS_NAMES, augmentation, averaging, runs
 from emolib.errors import EmolibError
 
 # the run folder's own module; notebooks and scripts call them as training.save_run etc.
@@ -205,7 +205,7 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
           seed: int = 0, verbose: int = 2, strategy=None, callbacks: list | None = None,
           soft_labels: np.ndarray | None = None, soft_weight: float = 0.5,
           teacher=None, temperature: float = 2.0, mix: str = "none",
-          mix_alpha: float | None = None) -> Run:
+          mix_alpha: float | None = None, average_last: int = 0) -> Run:
     """The notebooks' compile, ``runs.open_run``, fit and ``result`` in one call (sweep trials
     and tests use it): fit ``model`` on ``train_data`` = (x, y) into ``outputs/runs/<run_name>/``,
     keeping the best epoch on ``val_data``; resumes an interrupted run with the same recipe.
@@ -214,6 +214,8 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
     distillation, see ``make_dataset``; the selection on ``val_data`` still uses the true labels.
     ``mix`` mixes the training batches (mixup, cutmix; see ``make_dataset``).
     ``callbacks`` come after the run folder's own (so they see each epoch's checkpoint written).
+    ``average_last`` saves the weights of the last N epochs into the run folder for weight
+    averaging (``averaging.average_run`` makes the mean afterwards).
     """
     import keras
     import tensorflow as tf
@@ -240,6 +242,9 @@ def train(model, train_data: tuple, val_data: tuple, *, run_name: str, epochs: i
                             mix_alpha=mix_alpha)
     val_ds = make_dataset(*val_data, batch_size=256)
     extra = list(callbacks or [])
+    if average_last:
+        extra.insert(0, averaging.snapshot_callback(model, run.directory, epochs=epochs,
+                                                    last=average_last))
     if early_stopping_patience:
         extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                                    patience=early_stopping_patience))

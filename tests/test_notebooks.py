@@ -140,6 +140,35 @@ def test_emonet_notebook_distils_a_teacher_into_stage_2(teacher, start, fer2013_
     assert 0 <= metrics["test"]["accuracy"] <= 1
 
 
+@pytest.mark.slow
+def test_emonet_notebook_stage_3_averages_every_constant_rate_epoch(fer2013_path, monkeypatch):
+    """The cpu profile's chain in small: stage 1, stage 2, then stage 3 from stage 2's best epoch."""
+    from emolib.paths import outputs_dir
+
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    runner.run("quick", ["02"], {"swa_epochs": 2, "swa_learning_rate": 0.0002, "run_tag": "s3",
+                                 "train_seed_baseline": False}, tag="s3")
+    runs = outputs_dir("runs")
+    stage2 = json.loads((runs / "quick-emonet-stage2-s3" / "metrics.json").read_text())
+    stage3 = json.loads((runs / "quick-emonet-s3" / "metrics.json").read_text())
+    assert (runs / "quick-emonet-stage1-s3" / "metrics.json").is_file()
+    assert stage2["parameters"]["epochs"] == 1 and stage2["parameters"]["schedule"] == "cosine"
+    assert stage3["parameters"]["epochs"] == 2 and stage3["parameters"]["schedule"] == "constant"
+    assert stage3["parameters"]["learning_rate"] == 0.0002
+    assert stage3["weight_average"]["epochs"] == [1, 2]
+    assert sorted(p.name for p in (runs / "quick-emonet-s3" / "snapshots").iterdir()) == [
+        "epoch-0001.npz", "epoch-0002.npz"]
+
+
+@pytest.mark.notebook
+def test_stage_3_without_stage_2_is_refused_in_one_line(fer2013_path, monkeypatch, capsys):
+    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
+    assert main(["run", "--only", "02", "-p", "swa_epochs=2", "-p", "finetune_epochs=0",
+                 "--tag", "refused"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "-p swa_epochs needs train_emonet and finetune_epochs > 0" in err and "\n" not in err
+
+
 @pytest.mark.notebook
 def test_a_teacher_without_stage_2_is_refused_in_one_line(fer2013_path, monkeypatch, capsys):
     monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
