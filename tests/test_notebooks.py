@@ -161,18 +161,10 @@ def test_emonet_notebook_stage_3_averages_every_constant_rate_epoch(fer2013_path
 
 
 @pytest.mark.notebook
-def test_stage_3_without_stage_2_is_refused_in_one_line(fer2013_path, monkeypatch, capsys):
+@pytest.mark.parametrize("setting", ["teacher=default", "swa_epochs=2"])  # stage 2's teacher, stage 3
+def test_what_needs_stage_2_is_refused_without_it_in_one_line(setting, fer2013_path, monkeypatch, capsys):
     monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
-    assert main(["run", "--only", "02", "-p", "swa_epochs=2", "-p", "finetune_epochs=0",
-                 "--tag", "refused"]) == 2
+    assert main(["run", "--only", "02", "-p", setting, "-p", "finetune_epochs=0", "--tag", "refused"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "-p swa_epochs needs train_emonet and finetune_epochs > 0" in err and "\n" not in err
-
-
-@pytest.mark.notebook
-def test_a_teacher_without_stage_2_is_refused_in_one_line(fer2013_path, monkeypatch, capsys):
-    monkeypatch.setenv("EMOLIB_DATA", str(fer2013_path))
-    assert main(["run", "--only", "02", "-p", "teacher=default", "-p", "finetune_epochs=0",
-                 "--tag", "refused"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "-p teacher needs train_emonet and finetune_epochs > 0" in err and "\n" not in err
+    name = setting.split("=")[0]
+    assert f"-p {name} needs train_emonet and finetune_epochs > 0" in err and "\n" not in err
