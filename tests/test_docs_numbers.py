@@ -449,42 +449,41 @@ def test_session_17_chain_numbers_come_from_its_records():
     assert f"in about {chain:.0f} credited minutes" in ingredients_cell()
 
 
-def test_session_16_robustness_numbers_come_from_its_table():
+def ladders(name: str, new: str, old: str) -> tuple:
+    """A kept robustness table's mean accuracy and largest drop per ladder (%) by model; checks
+    that both models ran the same ladders and that the experiment log quotes every largest drop."""
     import pandas as pd
 
-    table = pd.read_csv(ROOT / "docs" / "robustness-session16.csv")
+    table = pd.read_csv(ROOT / "docs" / name)
     mean = table.groupby("model")["accuracy"].mean() * 100
     drop = table.groupby(["model", "perturbation"])["drop"].max() * 100
-    new, old = "s16 (session 16 default)", "stage 4 (default of sessions 8-15)"
     assert len(table) == 2 * len(table[table["model"] == new])  # the same ladders for both
-    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
-    assert f"**{mean[new]:.2f}%** for the new default against **{mean[old]:.2f}%** for stage 4" in log
-    assert f"{mean[new]:.2f}% against {mean[old]:.2f}% for stage 4, level on average" in readme
+    log = flat_text(ROOT / "docs" / "experiments.md")
     for kind, label in (("blur", "blur"), ("downscale", "downscaling"), ("rotation", "rotation"),
                         ("occlusion", "occlusion"), ("contrast", "contrast"), ("brightness", "brightness"),
                         ("gamma", "gamma")):
         assert f"{label} {drop[new, kind]:.1f} / {drop[old, kind]:.1f}" in log
+    return mean, drop, log
+
+
+def test_session_16_robustness_numbers_come_from_its_table():
+    new, old = "s16 (session 16 default)", "stage 4 (default of sessions 8-15)"
+    mean, drop, log = ladders("robustness-session16.csv", new, old)
+    readme = flat_text(ROOT / "README.md")
+    assert f"**{mean[new]:.2f}%** for the new default against **{mean[old]:.2f}%** for stage 4" in log
+    assert f"{mean[new]:.2f}% against {mean[old]:.2f}% for stage 4, level on average" in readme
     assert (f"{drop[new, 'blur']:.1f}, {drop[new, 'downscale']:.1f} and {drop[new, 'rotation']:.1f} points against "
             f"{drop[old, 'blur']:.1f}, {drop[old, 'downscale']:.1f} and {drop[old, 'rotation']:.1f}") in readme
 
 
 def test_session_17_robustness_numbers_come_from_its_table():
-    import pandas as pd
-
-    table = pd.read_csv(ROOT / "docs" / "robustness-session17.csv")
-    mean = table.groupby("model")["accuracy"].mean() * 100
-    drop = table.groupby(["model", "perturbation"])["drop"].max() * 100
     new, old = "s17 (session 17 default)", "s16 (session 16 default)"
-    assert len(table) == 2 * len(table[table["model"] == new])  # the same ladders for both
-    earlier = pd.read_csv(ROOT / "docs" / "robustness-session16.csv")
-    assert mean[old] == pytest.approx(earlier[earlier["model"] == old]["accuracy"].mean() * 100)
-    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    mean, drop, log = ladders("robustness-session17.csv", new, old)
+    session16, _, _ = ladders("robustness-session16.csv", old, "stage 4 (default of sessions 8-15)")
+    assert mean[old] == pytest.approx(session16[old])  # the same model, faces and ladders again
+    readme = flat_text(ROOT / "README.md")
     assert f"**{mean[new]:.2f}%** for the new default against **{mean[old]:.2f}%** for session 16's" in log
     assert f"{mean[new]:.2f}% against {mean[old]:.2f}% on average" in readme
-    for kind, label in (("blur", "blur"), ("downscale", "downscaling"), ("rotation", "rotation"),
-                        ("occlusion", "occlusion"), ("contrast", "contrast"), ("brightness", "brightness"),
-                        ("gamma", "gamma")):
-        assert f"{label} {drop[new, kind]:.1f} / {drop[old, kind]:.1f}" in log
     assert (f"{drop[new, 'blur']:.1f}, {drop[new, 'downscale']:.1f} and {drop[new, 'rotation']:.1f} points (blur, "
             f"downscaling, rotation) against {drop[old, 'blur']:.1f}, {drop[old, 'downscale']:.1f} and "
             f"{drop[old, 'rotation']:.1f}") in readme
