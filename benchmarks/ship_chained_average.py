@@ -51,9 +51,10 @@ def main(argv=None) -> int:
 
     earlier, later = Path(args.after), Path(args.run)
     records = {folder: finished(folder) for folder in (earlier, later)}
-    if not averaging.snapshots(earlier) or not averaging.snapshots(later):
+    found = {folder: averaging.snapshots(folder) for folder in (earlier, later)}
+    if not all(found.values()):
         raise SystemExit("error: both runs need snapshots/epoch-*.npz (trained with average_epochs > 0)")
-    files = averaging.snapshots(earlier) + averaging.snapshots(later)
+    files = found[earlier] + found[later]
     data = datasets.load(os.environ.get("EMOLIB_DATA") or None)
     x_train, _ = data.split("train")
     val, test = data.split("val"), data.split("test")
@@ -65,9 +66,9 @@ def main(argv=None) -> int:
     best_single = max(max(phase.history["val_accuracy"]) for phase in phases)
     # the epochs counted through both runs, as history.json holds them
     done = len(phases[0].history["val_accuracy"])
-    record = {"epochs": [averaging.epoch_of(file) for file in averaging.snapshots(earlier)]
-              + [done + averaging.epoch_of(file) for file in averaging.snapshots(later)],
-              "runs": {folder.name: len(averaging.snapshots(folder)) for folder in (earlier, later)},
+    record = {"epochs": [averaging.epoch_of(file) for file in found[earlier]]
+              + [done + averaging.epoch_of(file) for file in found[later]],
+              "runs": {folder.name: len(found[folder]) for folder in (earlier, later)},
               "val_accuracy": metrics["val"]["accuracy"], "best_epoch_val_accuracy": best_single,
               "kept": metrics["val"]["accuracy"] > best_single}
     directory = runs.runs_dir() / args.name
