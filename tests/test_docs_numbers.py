@@ -50,19 +50,21 @@ def stage4_metrics() -> dict:
     return kept_metrics("emonet-stage4-session8")
 
 
+def median_epoch(name: str) -> float:
+    """The median seconds between epochs of a run whose progress.json is kept in docs/metrics."""
+    import json
+    import statistics
+
+    log = json.loads((ROOT / "docs" / "metrics" / name).read_text())["epoch_log"]
+    return statistics.median(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]))
+
+
 def chain_minutes(averaged_epochs: int) -> tuple[float, float, float]:
     """The shipped chain's credited minutes: (teacher share, stage 1 + restart, + the average).
 
     Stage 1 and session 10's 40 restart epochs were timed idle on the dev machine (recipes.csv
     says so); the restart's teacher share and the averaged epochs' rate come from the per-epoch
     times kept in docs/metrics."""
-    import json
-    import statistics
-
-    def median_epoch(name: str) -> float:
-        log = json.loads((ROOT / "docs" / "metrics" / name).read_text())["epoch_log"]
-        return statistics.median(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]))
-
     share = median_epoch("restart-s14restart-session15-progress.json") / median_epoch(
         "emonet-s14swa-session16-progress.json")
     restart = 1771.6 / 60 + 3330.3 * share / 60
@@ -447,6 +449,34 @@ def test_session_17_chain_numbers_come_from_its_records():
     assert f"**about {chain:.0f} minutes** in all" in log and f"**about {chain:.0f} minutes** in all" in readme
     assert f"{first} and {again} in two batch-norm passes" in readme
     assert f"in about {chain:.0f} credited minutes" in ingredients_cell()
+
+
+def test_session_18_restart_seed_and_timing_come_from_its_records():
+    """Session 18's restart with seed 2 (run cpu-emonet-stage2-s18): the recipe row, the
+    experiment log and the README quote its kept log.csv and per-epoch times, and the chain's
+    minutes on that machine follow from them."""
+    import json
+
+    accuracy = kept_log_accuracy("restart-s18-session18.csv")
+    best = max(range(len(accuracy)), key=accuracy.__getitem__)
+    progress = json.loads((ROOT / "docs" / "metrics" / "restart-s18-session18-progress.json").read_text())
+    total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("restart-s18-session18-progress.json")
+    teacher_share, restart_minutes, chain = chain_minutes(36)
+    ratio = median / (3330.3 / 40 * teacher_share)  # against the rate the chain is credited at
+    assert len(accuracy) == 40 and len(progress["epoch_log"]) == 40
+    recipes = frontier.recorded()
+    (row,) = recipes[recipes["source"].str.contains("session 18 run cpu-emonet-stage2-s18")].itertuples()
+    assert row.public_test_accuracy == round(accuracy[best] / 100, 4) and row.train_minutes == round(restart_minutes)
+    assert f"measured {total:.1f} s for the 40 epochs" in row.source and f"{ratio:.1f} times" in row.source
+    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    assert "PublicTest by epoch (seed 2): " + ", ".join(f"{a:.2f}" for a in accuracy) in log
+    assert f"best **{accuracy[best]:.2f}%** at epoch {best + 1}" in log
+    assert f"took {total:.1f} s here (median {median:.0f} s an epoch" in log
+    assert f"{median / teacher_share * 36 / 60:.0f} more minutes" in log
+    assert f"{ratio:.1f} times slower" in log and f"about {10 * round(chain * ratio / 10):.0f} minutes" in log
+    assert (f"a median of {median:.0f} s an epoch, {total:.1f} s for the 40 (best PublicTest "
+            f"{accuracy[best]:.2f}%, at epoch {best + 1}") in readme
+    assert f"{ratio:.1f} times the rate" in readme and f"about {10 * round(chain * ratio / 10):.0f} minutes" in readme
 
 
 def ladders(name: str, new: str, old: str) -> tuple:
