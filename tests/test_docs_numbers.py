@@ -176,7 +176,7 @@ def test_session_18_ensemble_numbers_come_from_its_record():
     assert default["val_accuracy"] == max(row["val_accuracy"] for name, row in rows.items()
                                           if not name.startswith("ensemble ("))
     readme, log = flat_text(ROOT / "README.md"), flat_text(ROOT / "docs" / "experiments.md")
-    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}%: the session-17 default" in readme
+    assert f"session 18's from six reached {chosen['test_accuracy'] * 100:.1f}%: the session-17 default" in readme
     assert f"the session-17 default alone scores {default['test_accuracy'] * 100:.1f}% on PrivateTest" in readme
     assert f"restart alone scores {restart['test_accuracy'] * 100:.1f}% there" in readme
     shipped_val = models.default_metrics()["val"]["accuracy"] * 100
@@ -500,6 +500,53 @@ def test_session_18_restart_seed_and_timing_come_from_its_records():
     assert (f"a median of {median:.0f} s an epoch, {total:.1f} s for the 40 (best PublicTest "
             f"{accuracy[best]:.2f}%, at epoch {best + 1}") in readme
     assert f"{ratio:.1f} times the rate" in readme and f"about {10 * round(chain * ratio / 10):.0f} minutes" in readme
+
+
+def test_session_19_stage_3_numbers_come_from_its_records():
+    """Stage 3 of the seed-2 chain (run cpu-emonet-s18): the ship rule's two passes, the recipe
+    row, the measured minutes, the PrivateTest reading and the ensemble selection, as the
+    experiment log and the README quote them."""
+    import json
+
+    metrics, shipped = kept_metrics("emonet-s18-session19"), models.default_metrics()
+    rows = json.loads((ROOT / "docs" / "metrics" / "swa-length-s18-session19.json").read_text())["rows"]
+    passes = [row for row in rows if row["count"] == 36]
+    half = next(row for row in rows if row["count"] == 18)
+    assert len(passes) == 2 and passes[0]["accuracy"] == pytest.approx(metrics["val"]["accuracy"], abs=5e-4)
+    # the rule: not shipped, because it is behind the default on PublicTest in both passes
+    assert all(row["accuracy"] < shipped["val"]["accuracy"] for row in passes)
+    assert metrics["weight_average"]["epochs"] == list(range(1, 37))
+    accuracy = kept_log_accuracy("emonet-s18-session19.csv")
+    progress = json.loads((ROOT / "docs" / "metrics" / "emonet-s18-session19-progress.json").read_text())
+    stage2 = json.loads((ROOT / "docs" / "metrics" / "restart-s18-session18-progress.json").read_text())
+    total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("emonet-s18-session19-progress.json")
+    both = (total + stage2["epoch_log"][-1]["elapsed_s"]) / 60
+    assert len(accuracy) == 36 and len(progress["epoch_log"]) == 36
+    _, _, chain = chain_minutes(36)
+    recipes = frontier.recorded()
+    (row,) = recipes[recipes["source"].str.contains("session 19 run cpu-emonet-s18")].itertuples()
+    assert row.public_test_accuracy == round(metrics["val"]["accuracy"], 4) and row.train_minutes == round(chain)
+    assert f"measured {total:.1f} s for the 36 epochs" in row.source
+    assert f"{median / (3330.3 / 40):.2f} times" in row.source
+    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    assert "(single epochs): " + ", ".join(f"{a:.2f}" for a in accuracy) in log
+    assert f"took **{total:.1f} s** (median {median:.0f} s an epoch" in log
+    assert f"**{both:.0f} minutes** measured" in log and f"took {both:.0f} minutes measured" in readme
+    first, again = (f"{row['accuracy'] * 100:.2f}%" for row in passes)
+    assert f"**{first}** on PublicTest in the notebook's pass (macro-F1 {metrics['val']['macro_f1']:.3f}), {again}" in log
+    assert f"the mean of the first 18: {half['accuracy'] * 100:.2f}%" in log
+    assert f"{first} on PublicTest ({again} in a second batch-norm pass)" in readme
+    test = metrics["test"]
+    assert f"**{test['accuracy'] * 100:.2f}%** ({test['accuracy_ci95'][0] * 100:.1f}" in log
+    assert f"{metrics['test_tta']['accuracy'] * 100:.2f}% with the flip + crops views" in log
+    assert metrics["tta_chosen_on_val"] == "flip+crops"
+    assert f"{test['accuracy'] * 100:.1f}% on PrivateTest, {first} on PublicTest" in readme
+    record = json.loads((ROOT / "docs" / "metrics" / "ensemble-session19.json").read_text())
+    chosen = {row["name"]: row for row in record["rows"]}[f"ensemble ({' + '.join(record['members'])})"]
+    assert record["members"] == ["s19swa", "stage1"]
+    assert (f"kept **s19swa + stage1** ({chosen['val_accuracy'] * 100:.2f}% on PublicTest) and scores "
+            f"**{chosen['test_accuracy'] * 100:.2f}%** on PrivateTest") in log
+    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}% for session 19's selection" in readme
 
 
 def ladders(name: str, new: str, old: str) -> tuple:
