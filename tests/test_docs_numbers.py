@@ -39,7 +39,8 @@ def flat_text(path) -> str:
 
 
 def kept_metrics(name: str) -> dict:
-    """An earlier default's metrics, kept in docs/metrics when it was replaced."""
+    """A JSON record kept in docs/metrics: an earlier default's or a run's metrics, a benchmark's
+    rows, a run's per-epoch progress."""
     import json
 
     return json.loads((ROOT / "docs" / "metrics" / f"{name}.json").read_text())
@@ -52,10 +53,9 @@ def stage4_metrics() -> dict:
 
 def median_epoch(name: str) -> float:
     """The median seconds between epochs of a run whose progress.json is kept in docs/metrics."""
-    import json
     import statistics
 
-    log = json.loads((ROOT / "docs" / "metrics" / name).read_text())["epoch_log"]
+    log = kept_metrics(name.removesuffix(".json"))["epoch_log"]
     return statistics.median(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]))
 
 
@@ -166,9 +166,7 @@ def test_readme_ensemble_number_is_notebook_04s_recorded_row():
 
 def test_session_18_ensemble_numbers_come_from_its_record():
     """The README's ensemble target line and the experiment log quote session 18's selection."""
-    import json
-
-    record = json.loads((ROOT / "docs" / "metrics" / "ensemble-session18.json").read_text())
+    record = kept_metrics("ensemble-session18")
     rows = {row["name"]: row for row in record["rows"]}
     chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
     default, restart = rows["s17"], rows["s18restart"]
@@ -478,11 +476,9 @@ def test_session_18_restart_seed_and_timing_come_from_its_records():
     """Session 18's restart with seed 2 (run cpu-emonet-stage2-s18): the recipe row, the
     experiment log and the README quote its kept log.csv and per-epoch times, and the chain's
     minutes on that machine follow from them."""
-    import json
-
     accuracy = kept_log_accuracy("restart-s18-session18.csv")
     best = max(range(len(accuracy)), key=accuracy.__getitem__)
-    progress = json.loads((ROOT / "docs" / "metrics" / "restart-s18-session18-progress.json").read_text())
+    progress = kept_metrics("restart-s18-session18-progress")
     total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("restart-s18-session18-progress.json")
     teacher_share, restart_minutes, chain = chain_minutes(36)
     ratio = median / (3330.3 / 40 * teacher_share)  # against the rate the chain is credited at
@@ -506,10 +502,8 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     """Stage 3 of the seed-2 chain (run cpu-emonet-s18): the ship rule's two passes, the recipe
     row, the measured minutes, the PrivateTest reading and the ensemble selection, as the
     experiment log and the README quote them."""
-    import json
-
     metrics, shipped = kept_metrics("emonet-s18-session19"), models.default_metrics()
-    rows = json.loads((ROOT / "docs" / "metrics" / "swa-length-s18-session19.json").read_text())["rows"]
+    rows = kept_metrics("swa-length-s18-session19")["rows"]
     passes = [row for row in rows if row["count"] == 36]
     half = next(row for row in rows if row["count"] == 18)
     assert len(passes) == 2 and passes[0]["accuracy"] == pytest.approx(metrics["val"]["accuracy"], abs=5e-4)
@@ -517,8 +511,8 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     assert all(row["accuracy"] < shipped["val"]["accuracy"] for row in passes)
     assert metrics["weight_average"]["epochs"] == list(range(1, 37))
     accuracy = kept_log_accuracy("emonet-s18-session19.csv")
-    progress = json.loads((ROOT / "docs" / "metrics" / "emonet-s18-session19-progress.json").read_text())
-    stage2 = json.loads((ROOT / "docs" / "metrics" / "restart-s18-session18-progress.json").read_text())
+    progress = kept_metrics("emonet-s18-session19-progress")
+    stage2 = kept_metrics("restart-s18-session18-progress")
     total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("emonet-s18-session19-progress.json")
     both = (total + stage2["epoch_log"][-1]["elapsed_s"]) / 60
     assert len(accuracy) == 36 and len(progress["epoch_log"]) == 36
@@ -542,7 +536,7 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     assert f"{metrics['test_tta']['accuracy'] * 100:.2f}% with the flip + crops views" in log
     assert metrics["tta_chosen_on_val"] == "flip+crops"
     assert f"{test['accuracy'] * 100:.1f}% on PrivateTest, {first} on PublicTest" in readme
-    record = json.loads((ROOT / "docs" / "metrics" / "ensemble-session19.json").read_text())
+    record = kept_metrics("ensemble-session19")
     chosen = {row["name"]: row for row in record["rows"]}[f"ensemble ({' + '.join(record['members'])})"]
     assert record["members"] == ["s19swa", "stage1"]
     assert (f"kept **s19swa + stage1** ({chosen['val_accuracy'] * 100:.2f}% on PublicTest) and scores "
