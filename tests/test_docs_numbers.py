@@ -582,3 +582,21 @@ def test_session_17_robustness_numbers_come_from_its_table():
     assert (f"{drop[new, 'blur']:.1f}, {drop[new, 'downscale']:.1f} and {drop[new, 'rotation']:.1f} points (blur, "
             f"downscaling, rotation) against {drop[old, 'blur']:.1f}, {drop[old, 'downscale']:.1f} and "
             f"{drop[old, 'rotation']:.1f}") in readme
+
+
+def test_session_20_soup_numbers_come_from_its_records():
+    """Session 20's soups of the two seeds' chains: the experiment log quotes both passes, and the
+    frontier row is the saved soup's PublicTest accuracy at two chains' credited minutes."""
+    first, second = kept_metrics("weight-soup-seeds-session20"), kept_metrics("weight-soup-seeds-ship-session20")
+    best = max(second["soups"], key=lambda soup: soup["accuracy"])
+    assert len(best["ingredients"]) == 3 and best["accuracy"] > max(s["accuracy"] for s in second["singles"].values())
+    chain, stage1 = chain_minutes(36)[2], 1771.6 / 60
+    recipes = frontier.recorded()
+    (row,) = recipes[recipes["source"].str.contains("run soup-s20")].itertuples()
+    assert row.public_test_accuracy == round(best["accuracy"], 4) and row.train_minutes == round(2 * chain - stage1)
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    pairs = [f"{first['soups'][i]['accuracy'] * 100:.2f}%" for i in range(3)]
+    assert (f"default + restart {pairs[0]}, default + session 19's average **{pairs[1]}**, "
+            f"all three **{pairs[2]}**") in log
+    remade = ", ".join(f"{soup['accuracy'] * 100:.2f}%" for soup in second["soups"][:2])
+    assert f"{remade} and {best['accuracy'] * 100:.2f}%" in log
