@@ -600,3 +600,29 @@ def test_session_20_soup_numbers_come_from_its_records():
             f"all three **{pairs[2]}**") in log
     remade = ", ".join(f"{soup['accuracy'] * 100:.2f}%" for soup in second["soups"][:2])
     assert f"{remade} and {best['accuracy'] * 100:.2f}%" in log
+
+
+def test_session_20_stage_1_ensemble_and_soup_reading_come_from_their_records():
+    """Session 20: the seed-3 stage 1's time and accuracy, the ensemble selection over nine models
+    and the saved soup's PrivateTest reading, as the experiment log and the README quote them."""
+    accuracy = kept_log_accuracy("stage1-s20-session20.csv")
+    progress = kept_metrics("stage1-s20-session20-progress")
+    total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("stage1-s20-session20-progress.json")
+    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    assert len(accuracy) == 21 == len(progress["epoch_log"])
+    assert f"21 epochs in **{total:.1f} s** (median {median:.0f} s an epoch: {median / (1771.6 / 21):.2f} times" in log
+    assert f"best **{max(accuracy):.2f}%** on PublicTest at epoch {accuracy.index(max(accuracy)) + 1}" in log
+    assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
+    assert f"stage 1 took {total:.1f} s there ({max(accuracy):.2f}% on PublicTest" in readme
+    record = kept_metrics("ensemble-session20")
+    rows = {row["name"]: row for row in record["rows"]}
+    chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
+    assert record["members"] == ["s19swa", "stage1"] and {"soup20", "stage1s20"} <= set(rows)
+    assert (f"keeps **s19swa + stage1** again ({chosen['val_accuracy'] * 100:.2f}%, PrivateTest "
+            f"{chosen['test_accuracy'] * 100:.2f}%)") in log
+    soup = kept_metrics("soup-s20-session20")
+    assert soup["parameters"]["soup"] == max(kept_metrics("weight-soup-seeds-ship-session20")["soups"],
+                                             key=lambda row: row["accuracy"])["ingredients"]
+    test, val = soup["test"]["accuracy"] * 100, soup["val"]["accuracy"] * 100
+    assert f"**{test:.2f}%** ({soup['test']['accuracy_ci95'][0] * 100:.1f}-" in log
+    assert f"soup of the two chains ({test:.1f}% on PrivateTest, {val:.2f}% on PublicTest)" in readme
