@@ -59,6 +59,14 @@ def median_epoch(name: str) -> float:
     return statistics.median(b["elapsed_s"] - a["elapsed_s"] for a, b in zip(log, log[1:]))
 
 
+STAGE1_IDLE_S = 1771.6  # stage 1's 21 epochs timed idle on the dev machine (session 10, recipes.csv)
+
+
+def best_soup(record: str) -> dict:
+    """The best soup row of a kept ``benchmarks/weight_soup.py`` record."""
+    return max(kept_metrics(record)["soups"], key=lambda soup: soup["accuracy"])
+
+
 def chain_minutes(averaged_epochs: int) -> tuple[float, float, float]:
     """The shipped chain's credited minutes: (teacher share, stage 1 + restart, + the average).
 
@@ -67,7 +75,7 @@ def chain_minutes(averaged_epochs: int) -> tuple[float, float, float]:
     times kept in docs/metrics."""
     share = median_epoch("restart-s14restart-session15-progress.json") / median_epoch(
         "emonet-s14swa-session16-progress.json")
-    restart = 1771.6 / 60 + 3330.3 * share / 60
+    restart = STAGE1_IDLE_S / 60 + 3330.3 * share / 60
     return share, restart, restart + 3330.3 * averaged_epochs / 40 / 60
 
 
@@ -426,7 +434,7 @@ def test_session_16_chain_numbers_come_from_its_records():
     assert "PublicTest by epoch:** " + ", ".join(f"{a:.2f}" for a in by_epoch) in log
     assert f"in notebook 02's pass: **{val:.2f}%** (best single epoch {max(by_epoch):.2f}%)" in log
     assert f"the 20-epoch mean again {second:.2f}%" in log
-    assert f"×{teacher_share:.2f}), {(restart_minutes - 1771.6 / 60):.1f} min" in log
+    assert f"×{teacher_share:.2f}), {(restart_minutes - STAGE1_IDLE_S / 60):.1f} min" in log
     assert f"**about {chain:.0f} minutes** in all" in log
     assert f"Training {shipped['wall_time_s']:.1f} s here" in log
     test = shipped["test"]["accuracy"] * 100
@@ -588,9 +596,9 @@ def test_session_20_soup_numbers_come_from_its_records():
     """Session 20's soups of the two seeds' chains: the experiment log quotes both passes, and the
     frontier row is the saved soup's PublicTest accuracy at two chains' credited minutes."""
     first, second = kept_metrics("weight-soup-seeds-session20"), kept_metrics("weight-soup-seeds-ship-session20")
-    best = max(second["soups"], key=lambda soup: soup["accuracy"])
+    best = best_soup("weight-soup-seeds-ship-session20")
     assert len(best["ingredients"]) == 3 and best["accuracy"] > max(s["accuracy"] for s in second["singles"].values())
-    chain, stage1 = chain_minutes(36)[2], 1771.6 / 60
+    chain, stage1 = chain_minutes(36)[2], STAGE1_IDLE_S / 60
     recipes = frontier.recorded()
     (row,) = recipes[recipes["source"].str.contains("run soup-s20")].itertuples()
     assert row.public_test_accuracy == round(best["accuracy"], 4) and row.train_minutes == round(2 * chain - stage1)
@@ -610,7 +618,8 @@ def test_session_20_stage_1_ensemble_and_soup_reading_come_from_their_records():
     total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("stage1-s20-session20-progress.json")
     log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
     assert len(accuracy) == 21 == len(progress["epoch_log"])
-    assert f"21 epochs in **{total:.1f} s** (median {median:.0f} s an epoch: {median / (1771.6 / 21):.2f} times" in log
+    ratio = median / (STAGE1_IDLE_S / 21)
+    assert f"21 epochs in **{total:.1f} s** (median {median:.0f} s an epoch: {ratio:.2f} times" in log
     assert f"best **{max(accuracy):.2f}%** on PublicTest at epoch {accuracy.index(max(accuracy)) + 1}" in log
     assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
     assert f"stage 1 took {total:.1f} s there ({max(accuracy):.2f}% on PublicTest" in readme
@@ -621,8 +630,7 @@ def test_session_20_stage_1_ensemble_and_soup_reading_come_from_their_records():
     assert (f"keeps **s19swa + stage1** again ({chosen['val_accuracy'] * 100:.2f}%, PrivateTest "
             f"{chosen['test_accuracy'] * 100:.2f}%)") in log
     soup = kept_metrics("soup-s20-session20")
-    assert soup["parameters"]["soup"] == max(kept_metrics("weight-soup-seeds-ship-session20")["soups"],
-                                             key=lambda row: row["accuracy"])["ingredients"]
+    assert soup["parameters"]["soup"] == best_soup("weight-soup-seeds-ship-session20")["ingredients"]
     test, val = soup["test"]["accuracy"] * 100, soup["val"]["accuracy"] * 100
     assert f"**{test:.2f}%** ({soup['test']['accuracy_ci95'][0] * 100:.1f}-" in log
     assert f"soup of the two chains ({test:.1f}% on PrivateTest, {val:.2f}% on PublicTest)" in readme
