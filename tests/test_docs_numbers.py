@@ -634,3 +634,23 @@ def test_session_20_stage_1_ensemble_and_soup_reading_come_from_their_records():
     test, val = soup["test"]["accuracy"] * 100, soup["val"]["accuracy"] * 100
     assert f"**{test:.2f}%** ({soup['test']['accuracy_ci95'][0] * 100:.1f}-" in log
     assert f"soup of the two chains ({test:.1f}% on PrivateTest, {val:.2f}% on PublicTest)" in readme
+
+
+def test_session_21_seed_3_restart_numbers_come_from_its_records():
+    """Session 21: the seed-3 chain's stage 2 (resumed after 20 epochs), its time, accuracy by
+    epoch and frontier row, as the experiment log quotes them."""
+    accuracy = kept_log_accuracy("restart-s20-session21.csv")
+    progress = kept_metrics("restart-s20-session21-progress")
+    total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("restart-s20-session21-progress.json")
+    best = max(range(len(accuracy)), key=accuracy.__getitem__)
+    assert len(accuracy) == 40 and progress["resumed_from"] == 20 and len(progress["epoch_log"]) == 20
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert f"its last 20 epochs in **{total:.1f} s** here (median {median:.0f} s an epoch)" in log
+    assert "PublicTest by epoch (seed 3): " + ", ".join(f"{a:.2f}" for a in accuracy) + ";" in log
+    assert f"best **{accuracy[best]:.2f}%** at epoch {best + 1}" in log
+    teacher_share, restart_minutes, _ = chain_minutes(36)
+    recipes = frontier.recorded()
+    (row,) = recipes[recipes["source"].str.contains("session 21 run cpu-emonet-stage2-s20")].itertuples()
+    assert row.public_test_accuracy == round(accuracy[best] / 100, 4) and row.train_minutes == round(restart_minutes)
+    ratio = median / (3330.3 / 40 * teacher_share)
+    assert f"measured {total:.1f} s for its last 20" in row.source and f"{ratio:.1f} times" in row.source
