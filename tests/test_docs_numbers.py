@@ -549,7 +549,7 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     assert record["members"] == ["s19swa", "stage1"]
     assert (f"kept **s19swa + stage1** ({chosen['val_accuracy'] * 100:.2f}% on PublicTest) and scores "
             f"**{chosen['test_accuracy'] * 100:.2f}%** on PrivateTest") in log
-    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}% for session 19's selection" in readme
+    assert f"; {chosen['test_accuracy'] * 100:.1f}% for session 19's selection" in readme
 
 
 def ladders(name: str, new: str, old: str) -> tuple:
@@ -654,3 +654,19 @@ def test_session_21_seed_3_restart_numbers_come_from_its_records():
     assert row.public_test_accuracy == round(accuracy[best] / 100, 4) and row.train_minutes == round(restart_minutes)
     ratio = median / (3330.3 / 40 * teacher_share)
     assert f"measured {total:.1f} s for its last 20" in row.source and f"{ratio:.1f} times" in row.source
+
+
+def test_session_21_ensemble_comes_from_its_record():
+    """Session 21: the ensemble selection with the seed-3 chain's stage 2 in the pool, as the
+    experiment log and the README's targets paragraph quote it."""
+    record = kept_metrics("ensemble-session21")
+    rows = {row["name"]: row for row in record["rows"]}
+    chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
+    assert record["members"] == ["s19swa", "stage2s20", "s16"] and len(rows) == 11
+    alone = rows["stage2s20"]
+    log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
+    assert (f"keeps **s19swa + stage2s20 + s16** ({chosen['val_accuracy'] * 100:.2f}%, PrivateTest "
+            f"**{chosen['test_accuracy'] * 100:.2f}%**)") in log
+    assert (f"stage2s20 alone {alone['val_accuracy'] * 100:.2f}% on PublicTest "
+            f"({alone['tta'] or 'no TTA'}), {alone['test_accuracy'] * 100:.2f}% on PrivateTest") in log
+    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}% for session 21's selection" in readme
