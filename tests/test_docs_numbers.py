@@ -670,3 +670,28 @@ def test_session_21_ensemble_comes_from_its_record():
     assert (f"stage2s20 alone {alone['val_accuracy'] * 100:.2f}% on PublicTest "
             f"({alone['tta'] or 'no TTA'}), {alone['test_accuracy'] * 100:.2f}% on PrivateTest") in log
     assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.1f}% for session 21's selection" in readme
+
+
+def test_session_22_blocking_numbers_come_from_the_kept_records():
+    """Session 22: the chain's measured minutes on the 2.6 GHz Zen 4 (the three stages' kept
+    per-epoch times), how far the default is from 70% and the best ensemble, as the experiment log
+    quotes them."""
+    import math
+
+    stages = ["stage1-s20-session20-progress", "restart-s18-session18-progress", "emonet-s18-session19-progress"]
+    seconds = [kept_metrics(name)["epoch_log"][-1]["elapsed_s"] for name in stages]
+    assert [len(kept_metrics(name)["epoch_log"]) for name in stages] == [21, 40, 36]
+    log = flat_text(ROOT / "docs" / "experiments.md")
+    assert (f"stage 1 {seconds[0]:.1f} s (seed 3, session 20), stage 2 {seconds[1]:.1f} s (seed 2, session 18), "
+            f"stage 3 {seconds[2]:.1f} s (seed 2, session 19): **{sum(seconds) / 60:.0f} minutes**") in log
+    default = models.default_metrics()["test"]
+    n = default["n"]
+    correct, needed = round(default["accuracy"] * n), math.ceil(0.7 * n)
+    assert f"({default['accuracy'] * 100:.2f}%: {correct:,} of {n:,} faces, {needed - correct} short)" in log
+    ensemble = kept_metrics("ensemble-session21")
+    chosen = next(row for row in ensemble["rows"] if row["name"].startswith("ensemble ("))
+    assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.2f}%, session 21)" in log
+
+    readme = flat_text(ROOT / "README.md")
+    minutes = sum(seconds) / 60
+    assert f"the whole chain takes **{minutes:.0f} minutes** (its three stages' kept per-epoch times)" in readme
