@@ -60,6 +60,14 @@ def median_epoch(name: str) -> float:
 
 
 STAGE1_IDLE_S = 1771.6  # stage 1's 21 epochs timed idle on the dev machine (session 10, recipes.csv)
+RESTART_IDLE_S = 3330.3  # session 10's 40 restart epochs without a teacher, timed idle there too
+
+
+def ensemble_selection(record: str) -> tuple[dict, dict]:
+    """A kept ``benchmarks/ensemble_select.py`` record's rows by name, and the chosen ensemble's row."""
+    selection = kept_metrics(record)
+    rows = {row["name"]: row for row in selection["rows"]}
+    return rows, rows[f"ensemble ({' + '.join(selection['members'])})"]
 
 
 def best_soup(record: str) -> dict:
@@ -75,8 +83,8 @@ def chain_minutes(averaged_epochs: int) -> tuple[float, float, float]:
     times kept in docs/metrics."""
     share = median_epoch("restart-s14restart-session15-progress.json") / median_epoch(
         "emonet-s14swa-session16-progress.json")
-    restart = STAGE1_IDLE_S / 60 + 3330.3 * share / 60
-    return share, restart, restart + 3330.3 * averaged_epochs / 40 / 60
+    restart = STAGE1_IDLE_S / 60 + RESTART_IDLE_S * share / 60
+    return share, restart, restart + RESTART_IDLE_S * averaged_epochs / 40 / 60
 
 
 def kept_log_accuracy(name: str) -> list[float]:
@@ -175,8 +183,7 @@ def test_readme_ensemble_number_is_notebook_04s_recorded_row():
 def test_session_18_ensemble_numbers_come_from_its_record():
     """The README's ensemble target line and the experiment log quote session 18's selection."""
     record = kept_metrics("ensemble-session18")
-    rows = {row["name"]: row for row in record["rows"]}
-    chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
+    rows, chosen = ensemble_selection("ensemble-session18")
     default, restart = rows["s17"], rows["s18restart"]
     assert record["members"] == ["s17", "s18restart"]
     assert default["val_accuracy"] == max(row["val_accuracy"] for name, row in rows.items()
@@ -489,7 +496,7 @@ def test_session_18_restart_seed_and_timing_come_from_its_records():
     progress = kept_metrics("restart-s18-session18-progress")
     total, median = progress["epoch_log"][-1]["elapsed_s"], median_epoch("restart-s18-session18-progress.json")
     teacher_share, restart_minutes, chain = chain_minutes(36)
-    ratio = median / (3330.3 / 40 * teacher_share)  # against the rate the chain is credited at
+    ratio = median / (RESTART_IDLE_S / 40 * teacher_share)  # against the rate the chain is credited at
     assert len(accuracy) == 40 and len(progress["epoch_log"]) == 40
     recipes = frontier.recorded()
     (row,) = recipes[recipes["source"].str.contains("session 18 run cpu-emonet-stage2-s18")].itertuples()
@@ -529,7 +536,7 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     (row,) = recipes[recipes["source"].str.contains("session 19 run cpu-emonet-s18")].itertuples()
     assert row.public_test_accuracy == round(metrics["val"]["accuracy"], 4) and row.train_minutes == round(chain)
     assert f"measured {total:.1f} s for the 36 epochs" in row.source
-    assert f"{median / (3330.3 / 40):.2f} times" in row.source
+    assert f"{median / (RESTART_IDLE_S / 40):.2f} times" in row.source
     log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
     assert "(single epochs): " + ", ".join(f"{a:.2f}" for a in accuracy) in log
     assert f"took **{total:.1f} s** (median {median:.0f} s an epoch" in log
@@ -545,7 +552,7 @@ def test_session_19_stage_3_numbers_come_from_its_records():
     assert metrics["tta_chosen_on_val"] == "flip+crops"
     assert f"{test['accuracy'] * 100:.1f}% on PrivateTest, {first} on PublicTest" in readme
     record = kept_metrics("ensemble-session19")
-    chosen = {row["name"]: row for row in record["rows"]}[f"ensemble ({' + '.join(record['members'])})"]
+    _, chosen = ensemble_selection("ensemble-session19")
     assert record["members"] == ["s19swa", "stage1"]
     assert (f"kept **s19swa + stage1** ({chosen['val_accuracy'] * 100:.2f}% on PublicTest) and scores "
             f"**{chosen['test_accuracy'] * 100:.2f}%** on PrivateTest") in log
@@ -624,8 +631,7 @@ def test_session_20_stage_1_ensemble_and_soup_reading_come_from_their_records():
     assert "PublicTest by epoch: " + ", ".join(f"{a:.2f}" for a in accuracy) in log
     assert f"stage 1 took {total:.1f} s there ({max(accuracy):.2f}% on PublicTest" in readme
     record = kept_metrics("ensemble-session20")
-    rows = {row["name"]: row for row in record["rows"]}
-    chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
+    rows, chosen = ensemble_selection("ensemble-session20")
     assert record["members"] == ["s19swa", "stage1"] and {"soup20", "stage1s20"} <= set(rows)
     assert (f"keeps **s19swa + stage1** again ({chosen['val_accuracy'] * 100:.2f}%, PrivateTest "
             f"{chosen['test_accuracy'] * 100:.2f}%)") in log
@@ -652,7 +658,7 @@ def test_session_21_seed_3_restart_numbers_come_from_its_records():
     recipes = frontier.recorded()
     (row,) = recipes[recipes["source"].str.contains("session 21 run cpu-emonet-stage2-s20")].itertuples()
     assert row.public_test_accuracy == round(accuracy[best] / 100, 4) and row.train_minutes == round(restart_minutes)
-    ratio = median / (3330.3 / 40 * teacher_share)
+    ratio = median / (RESTART_IDLE_S / 40 * teacher_share)
     assert f"measured {total:.1f} s for its last 20" in row.source and f"{ratio:.1f} times" in row.source
 
 
@@ -660,8 +666,7 @@ def test_session_21_ensemble_comes_from_its_record():
     """Session 21: the ensemble selection with the seed-3 chain's stage 2 in the pool, as the
     experiment log and the README's targets paragraph quote it."""
     record = kept_metrics("ensemble-session21")
-    rows = {row["name"]: row for row in record["rows"]}
-    chosen = rows[f"ensemble ({' + '.join(record['members'])})"]
+    rows, chosen = ensemble_selection("ensemble-session21")
     assert record["members"] == ["s19swa", "stage2s20", "s16"] and len(rows) == 11
     alone = rows["stage2s20"]
     log, readme = flat_text(ROOT / "docs" / "experiments.md"), flat_text(ROOT / "README.md")
@@ -679,19 +684,18 @@ def test_session_22_blocking_numbers_come_from_the_kept_records():
     import math
 
     stages = ["stage1-s20-session20-progress", "restart-s18-session18-progress", "emonet-s18-session19-progress"]
-    seconds = [kept_metrics(name)["epoch_log"][-1]["elapsed_s"] for name in stages]
-    assert [len(kept_metrics(name)["epoch_log"]) for name in stages] == [21, 40, 36]
+    epoch_logs = [kept_metrics(name)["epoch_log"] for name in stages]
+    seconds = [epoch_log[-1]["elapsed_s"] for epoch_log in epoch_logs]
+    minutes = sum(seconds) / 60
+    assert [len(epoch_log) for epoch_log in epoch_logs] == [21, 40, 36]
     log = flat_text(ROOT / "docs" / "experiments.md")
     assert (f"stage 1 {seconds[0]:.1f} s (seed 3, session 20), stage 2 {seconds[1]:.1f} s (seed 2, session 18), "
-            f"stage 3 {seconds[2]:.1f} s (seed 2, session 19): **{sum(seconds) / 60:.0f} minutes**") in log
+            f"stage 3 {seconds[2]:.1f} s (seed 2, session 19): **{minutes:.0f} minutes**") in log
     default = models.default_metrics()["test"]
     n = default["n"]
     correct, needed = round(default["accuracy"] * n), math.ceil(0.7 * n)
     assert f"({default['accuracy'] * 100:.2f}%: {correct:,} of {n:,} faces, {needed - correct} short)" in log
-    ensemble = kept_metrics("ensemble-session21")
-    chosen = next(row for row in ensemble["rows"] if row["name"].startswith("ensemble ("))
+    _, chosen = ensemble_selection("ensemble-session21")
     assert f"72% for an ensemble ({chosen['test_accuracy'] * 100:.2f}%, session 21)" in log
-
     readme = flat_text(ROOT / "README.md")
-    minutes = sum(seconds) / 60
     assert f"the whole chain takes **{minutes:.0f} minutes** (its three stages' kept per-epoch times)" in readme
